@@ -1,0 +1,190 @@
+"""Fashion-MNIST: fetching and verifying the IDX files, parsing them, and the prepared arrays.
+
+The four files are verified by the MD5 of their *decompressed* bytes, because distributors
+recompress (Debian's .gz differs from the official one, the content does not).
+"""
+
+from __future__ import annotations
+
+import gzip
+import hashlib
+import logging
+import struct
+import urllib.request
+import zlib
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from aevae import io, paths
+from aevae.errors import StudyError
+
+log = logging.getLogger(__name__)
+
+FILES = {
+    "train-images-idx3-ubyte": "f4a8712d7a061bf5bd6d2ca38dc4d50a",
+    "train-labels-idx1-ubyte": "9018921c3c673c538a1fc5bad174d6f9",
+    "t10k-images-idx3-ubyte": "8181f5470baa50b63fa0f6fddb340f0a",
+    "t10k-labels-idx1-ubyte": "15d484375f8d13e6eb1aabb0c3f46965",
+}
+CLASSES = (
+    "T-shirt/top", "Trouser", "Pullover", "Dress", "Coat",
+    "Sandal", "Shirt", "Sneaker", "Bag", "Ankle boot",
+)  # fmt: skip
+_IDX_DTYPES = {0x08: np.uint8, 0x09: np.int8, 0x0B: np.dtype(">i2"), 0x0C: np.dtype(">i4"), 0x0D: np.dtype(">f4"), 0x0E: np.dtype(">f8")}
+NET_TIMEOUT_S = 20
+
+
+class DataError(StudyError):
+    pass
+
+
+# ---------------------------------------------------------------- IDX format
+
+
+def parse_idx(data: bytes, name: str = "IDX data") -> np.ndarray:
+    """Parse the IDX format (LeCun's MNIST files): magic 0x0000 TT DD, DD big-endian uint32 dims, data."""
+    if len(data) < 4 or data[0] != 0 or data[1] != 0:
+        raise DataError(f"{name}: not an IDX file (bad magic {data[:4].hex() or 'empty'}; expected 0000TTDD)")
+    code, ndim = data[2], data[3]
+    if code not in _IDX_DTYPES or ndim == 0:
+        raise DataError(f"{name}: not an IDX file (type code 0x{code:02x}, {ndim} dims)")
+    header = 4 + 4 * ndim
+    if len(data) < header:
+        raise DataError(f"{name}: truncated: {len(data)} bytes, shorter than its {header}-byte header")
+    shape = struct.unpack(f">{ndim}I", data[4:header])
+    dtype = np.dtype(_IDX_DTYPES[code])
+    expected = header + int(np.prod(shape)) * dtype.itemsize
+    if len(data) != expected:
+        what = "truncated" if len(data) < expected else "has trailing bytes"
+        raise DataError(
+            f"{name}: {what}: header says shape {shape} ({expected} bytes), file has {len(data)} bytes"
+        )
+    return np.frombuffer(data, dtype=dtype, offset=header).reshape(shape).astype(dtype.newbyteorder("="))
+
+
+def _decompress(blob: bytes, name: str) -> bytes:
+    if blob[:2] == b"\x1f\x8b":
+        try:
+            return gzip.decompress(blob)
+        except (OSError, EOFError, zlib.error) as e:
+            raise DataError(f"{name}: corrupt or truncated gzip ({e})") from None
+    return blob
+
+
+def verify(name: str, data: bytes) -> None:
+    """Raise ``DataError`` unless ``data`` is a well-formed IDX file with the expected MD5."""
+    parse_idx(data, name)
+    got = hashlib.md5(data).hexdigest()
+    if got != FILES[name]:
+        raise DataError(f"{name}: checksum mismatch: expected MD5 {FILES[name]}, got {got}")
+
+
+# ---------------------------------------------------------------- download
+
+
+def _fetch(source: str, name: str) -> bytes:
+    """Bytes of ``name`` (gzip or plain) from a URL base or a local folder."""
+    if "://" in source:
+        url = f"{source.rstrip('/')}/{name}.gz"
+        with urllib.request.urlopen(url, timeout=NET_TIMEOUT_S) as r:
+            return r.read()
+    folder = Path(source)
+    for candidate in (folder / f"{name}.gz", folder / name):
+        if candidate.is_file():
+            return candidate.read_bytes()
+    raise FileNotFoundError(f"neither {name}.gz nor {name} in {folder}")
+
+
+def fetch_verified(name: str, sources: list[str]) -> bytes:
+    """Decompressed, verified bytes of one file from the first source that has a good copy."""
+    tried = []
+    for source in sources:
+        try:
+            data = _decompress(_fetch(source, name), name)
+            verify(name, data)
+        except DataError as e:
+            tried.append(f"{source}: {e}")
+            log.warning("%s from %s rejected: %s", name, source, e)
+            continue
+        except (OSError, ValueError) as e:  # URLError, timeouts and missing files are OSErrors
+            tried.append(f"{source}: unreachable ({e})")
+            continue
+        log.info("%s: verified from %s", name, source)
+        return data
+    raise DataError(
+        f"no good copy of {name} in any source. Tried:\n  "
+        + "\n  ".join(tried or ["(no sources configured)"])
+        + "\nFix: connect to the internet, or install the real files locally "
+        "(Debian/Ubuntu: `apt-get install dataset-fashion-mnist`), or put the four IDX files "
+        "(.gz or plain) in a folder and list it under data.local_dirs in params.yaml."
+    )
+
+
+def download(out_dir: Path, sources: list[str]) -> None:
+    """Write the four verified, decompressed IDX files into ``out_dir``, all or nothing."""
+    blobs = {name: fetch_verified(name, sources) for name in FILES}
+    with io.atomic_dir(out_dir) as tmp:
+        for name, data in blobs.items():
+            (tmp / name).write_bytes(data)
+
+
+def read_raw(raw_dir: Path, name: str) -> np.ndarray:
+    path = Path(raw_dir) / name
+    if not path.is_file():
+        raise DataError(f"{path}: missing; run `dvc repro download` first")
+    data = path.read_bytes()
+    verify(name, data)
+    return parse_idx(data, str(path))
+
+
+# ---------------------------------------------------------------- prepare
+
+
+@dataclass(frozen=True)
+class Split:
+    x: np.ndarray  # [N, 784] float32 in [0, 1]
+    y: np.ndarray  # [N] int64
+
+
+def prepare(raw_dir: Path, val_size: int, subset: int | None, seed: int) -> dict[str, Split]:
+    """Normalize to [0, 1], flatten to 784, keep labels, carve a seeded validation split from train.
+
+    ``subset`` keeps the first N images of train and of test (before the split).
+    """
+    out = {}
+    for split, prefix in (("train", "train"), ("test", "t10k")):
+        x = read_raw(raw_dir, f"{prefix}-images-idx3-ubyte")
+        y = read_raw(raw_dir, f"{prefix}-labels-idx1-ubyte")
+        if subset is not None:
+            x, y = x[:subset], y[:subset]
+        out[split] = Split((x.reshape(len(x), -1).astype(np.float32) / 255.0), y.astype(np.int64))
+    train = out.pop("train")
+    if val_size >= len(train.x):
+        raise DataError(f"data.val_size: {val_size} leaves no training images out of {len(train.x)}")
+    g = torch.Generator().manual_seed(seed)
+    perm = torch.randperm(len(train.x), generator=g).numpy()
+    val_idx, train_idx = np.sort(perm[:val_size]), np.sort(perm[val_size:])
+    out["train"] = Split(train.x[train_idx], train.y[train_idx])
+    out["val"] = Split(train.x[val_idx], train.y[val_idx])
+    return {k: out[k] for k in ("train", "val", "test")}
+
+
+def write_prepared(out_dir: Path, splits: dict[str, Split]) -> None:
+    with io.atomic_dir(out_dir) as tmp:
+        for name, s in splits.items():
+            np.save(tmp / f"{name}_x.npy", s.x)
+            np.save(tmp / f"{name}_y.npy", s.y)
+
+
+def load_split(name: str, prepared_dir: Path | None = None, mmap: bool = False) -> Split:
+    """One prepared split; ``mmap=True`` maps the file instead of reading it."""
+    d = Path(prepared_dir or paths.PREPARED)
+    try:
+        x = np.load(d / f"{name}_x.npy", mmap_mode="r" if mmap else None)
+        y = np.load(d / f"{name}_y.npy")
+    except FileNotFoundError as e:
+        raise DataError(f"{e.filename}: missing; run `dvc repro prepare` first") from None
+    return Split(x, y)

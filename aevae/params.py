@@ -1,0 +1,192 @@
+"""``params.yaml`` loaded once into frozen dataclasses, validated before any work.
+
+Unknown keys, wrong types, out-of-range values and unknown choices raise ``ParamsError`` naming
+the key, the value and what is allowed.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import types
+import typing
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+
+from aevae import paths
+from aevae.errors import StudyError
+
+N_TRAIN, N_TEST = 60_000, 10_000
+
+
+class ParamsError(StudyError):
+    pass
+
+
+def _rng(lo: float | None = None, hi: float | None = None, lo_open: bool = False) -> dict:
+    return {"lo": lo, "hi": hi, "lo_open": lo_open}
+
+
+@dataclass(frozen=True)
+class DataParams:
+    subset: int | None = field(default=None, metadata=_rng(1, N_TRAIN))
+    val_size: int = field(default=5000, metadata=_rng(1, N_TRAIN - 1))
+    mirrors: tuple[str, ...] = ()
+    local_dirs: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class ModelParams:
+    arch: Literal["dense", "conv"] = "dense"
+    hidden: tuple[int, ...] = field(default=(512, 256), metadata=_rng(1, 8192))
+    channels: tuple[int, ...] = field(default=(32, 64), metadata=_rng(1, 1024))
+
+
+@dataclass(frozen=True)
+class TrainParams:
+    epochs: int = field(default=20, metadata=_rng(1, 10_000))
+    batch_size: int = field(default=128, metadata=_rng(1, N_TRAIN))
+    lr: float = field(default=1e-3, metadata=_rng(0, 10, lo_open=True))
+
+
+@dataclass(frozen=True)
+class VAEParams:
+    beta: float = field(default=1.0, metadata=_rng(0, 1000))
+
+
+@dataclass(frozen=True)
+class EvaluateParams:
+    fid_samples: int = field(default=10_000, metadata=_rng(2, N_TEST))
+    iw_samples: int = field(default=1000, metadata=_rng(1, 100_000))
+
+
+@dataclass(frozen=True)
+class Params:
+    seed: int = field(default=0, metadata=_rng(0, 2**32 - 1))
+    latent_dim: int = field(default=32, metadata=_rng(1, 784))
+    data: DataParams = DataParams()
+    model: ModelParams = ModelParams()
+    train: TrainParams = TrainParams()
+    vae: VAEParams = VAEParams()
+    evaluate: EvaluateParams = EvaluateParams()
+
+    def as_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+    @property
+    def n_train_total(self) -> int:
+        return min(self.data.subset or N_TRAIN, N_TRAIN)
+
+    @property
+    def n_test(self) -> int:
+        return min(self.data.subset or N_TEST, N_TEST)
+
+
+def _describe(v: Any) -> str:
+    return f"{v!r} ({type(v).__name__})"
+
+
+def _check_scalar(key: str, value: Any, typ: Any, meta: dict) -> Any:
+    origin = typing.get_origin(typ)
+    if origin is Literal:
+        allowed = typing.get_args(typ)
+        if value not in allowed:
+            raise ParamsError(f"{key}: unknown choice {value!r}; allowed: {', '.join(map(repr, allowed))}")
+        return value
+    if typ is int:
+        if isinstance(value, bool) or not isinstance(value, int):
+            raise ParamsError(f"{key}: expected an integer, got {_describe(value)}")
+    elif typ is float:
+        if isinstance(value, bool) or not isinstance(value, int | float):
+            raise ParamsError(
+                f"{key}: expected a number, got {_describe(value)}"
+                + (" (YAML reads 1e-3 as text: write 0.001 or 1.0e-3)" if isinstance(value, str) else "")
+            )
+        value = float(value)
+        if value != value or value in (float("inf"), float("-inf")):
+            raise ParamsError(f"{key}: expected a finite number, got {value!r}")
+    elif typ is str:
+        if not isinstance(value, str) or not value:
+            raise ParamsError(f"{key}: expected a non-empty string, got {_describe(value)}")
+        return value
+    lo, hi = meta.get("lo"), meta.get("hi")
+    if lo is not None and (value < lo or (meta.get("lo_open") and value == lo)):
+        op = ">" if meta.get("lo_open") else ">="
+        raise ParamsError(f"{key}: {value!r} is out of range; allowed: {op} {lo}" + (f" and <= {hi}" if hi is not None else ""))
+    if hi is not None and value > hi:
+        raise ParamsError(f"{key}: {value!r} is out of range; allowed: <= {hi}" + (f" and >= {lo}" if lo is not None else ""))
+    return value
+
+
+def _check(key: str, value: Any, typ: Any, meta: dict) -> Any:
+    if dataclasses.is_dataclass(typ):
+        return _build(typ, value, key + ".")
+    origin = typing.get_origin(typ)
+    args = typing.get_args(typ)
+    if origin in (typing.Union, types.UnionType) and type(None) in args:
+        if value is None:
+            return None
+        (inner,) = [a for a in args if a is not type(None)]
+        return _check(key, value, inner, meta)
+    if value is None:
+        raise ParamsError(f"{key}: a value is required, got null")
+    if origin is tuple:
+        if not isinstance(value, list | tuple):
+            raise ParamsError(f"{key}: expected a list, got {_describe(value)}")
+        return tuple(_check(f"{key}[{i}]", v, args[0], meta) for i, v in enumerate(value))
+    return _check_scalar(key, value, typ, meta)
+
+
+def _build(cls: type, raw: Any, prefix: str = "") -> Any:
+    if raw is None:
+        raw = {}
+    if not isinstance(raw, dict):
+        raise ParamsError(f"{prefix.rstrip('.') or 'params.yaml'}: expected a mapping, got {_describe(raw)}")
+    hints = typing.get_type_hints(cls)
+    fields = {f.name: f for f in dataclasses.fields(cls)}
+    unknown = sorted(set(raw) - set(fields), key=str)
+    if unknown:
+        raise ParamsError(
+            f"{prefix}{unknown[0]}: unknown key; allowed under {prefix.rstrip('.') or 'the top level'}: "
+            + ", ".join(fields)
+        )
+    values = {}
+    for name, f in fields.items():
+        if name in raw:
+            values[name] = _check(prefix + name, raw[name], hints[name], dict(f.metadata))
+    return cls(**values)
+
+
+def _check_cross(p: Params) -> None:
+    n_train = p.n_train_total
+    if p.data.val_size >= n_train:
+        raise ParamsError(
+            f"data.val_size: {p.data.val_size} leaves no training images out of {n_train}; "
+            f"allowed: < {n_train} (raise data.subset or lower data.val_size)"
+        )
+    if p.evaluate.fid_samples > p.n_test:
+        raise ParamsError(
+            f"evaluate.fid_samples: {p.evaluate.fid_samples} is more than the {p.n_test} test images "
+            f"available; allowed: <= {p.n_test} (lower it or raise data.subset)"
+        )
+
+
+def from_dict(raw: Any) -> Params:
+    p = _build(Params, raw)
+    _check_cross(p)
+    return p
+
+
+def load(path: Path | None = None) -> Params:
+    """Read and validate ``params.yaml`` (``safe_load``: nothing in it is executed)."""
+    path = Path(path or paths.PARAMS)
+    try:
+        with open(path) as f:
+            raw = yaml.safe_load(f)
+    except FileNotFoundError:
+        raise ParamsError(f"{path}: not found; the study's parameters live in params.yaml at the repo root") from None
+    except yaml.YAMLError as e:
+        raise ParamsError(f"{path}: not valid YAML: {e}") from None
+    return from_dict(raw)
