@@ -32,7 +32,7 @@ SIZE = 299
 BATCH = 32  # 16-64 is fastest on a 2-core CPU in channels-last; 200 is slower
 PROTOCOL = {
     "fid_network": "Inception-v3 TF 2015-12-05 (pt_inception-2015-12-05), pool3 2048-d",
-    "fid_preprocess": "uint8 by rounding; bilinear 28->299 (torch, align_corners=False), rounded; gray x3",
+    "fid_preprocess": "uint8 by rounding (as save_image); bilinear 28->299 (torch, align_corners=False), rounded; gray x3",
     "fid_precision": "float32 features, float64 Frechet distance",
 }
 
@@ -131,9 +131,10 @@ def extractor(weights: Path, device: torch.device | str = "cpu") -> torch.nn.Mod
 
 
 def to_uint8(x: np.ndarray | torch.Tensor) -> torch.Tensor:
-    """``[N, 784]`` (or ``[N, 28, 28]``) floats in [0, 1] -> ``[N, 28, 28]`` uint8, rounded like a PNG save."""
+    """``[N, 784]`` (or ``[N, 28, 28]``) floats in [0, 1] -> ``[N, 28, 28]`` uint8, rounded exactly as
+    ``torchvision.utils.save_image`` does before writing a PNG: floor(255 x + 0.5)."""
     x = torch.as_tensor(np.asarray(x, dtype=np.float32)).reshape(-1, 28, 28)
-    return (x * 255.0).round().clamp(0, 255).to(torch.uint8)
+    return (x * 255.0 + 0.5).clamp(0, 255).to(torch.uint8)
 
 
 def resize(u8: torch.Tensor) -> torch.Tensor:
@@ -165,11 +166,11 @@ def stats(feats: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
 def frechet_distance(mu1: np.ndarray, s1: np.ndarray, mu2: np.ndarray, s2: np.ndarray) -> float:
     """||mu1 - mu2||^2 + tr(s1) + tr(s2) - 2 tr((s1 s2)^{1/2}), float64.
 
-    tr((s1 s2)^{1/2}) is the sum of the square roots of the eigenvalues of s1 s2 (real and >= 0
-    for covariances; tiny negative round-off is clipped), as torchmetrics computes it.
+    tr((s1 s2)^{1/2}) is the real part of the sum of the complex square roots of the eigenvalues
+    of s1 s2 (real and >= 0 in exact arithmetic for covariances), as torchmetrics computes it.
     """
     eig = np.linalg.eigvals(np.asarray(s1, np.float64) @ np.asarray(s2, np.float64))
-    tr_sqrt = np.sqrt(np.clip(eig.real, 0, None)).sum()
+    tr_sqrt = np.sqrt(eig.astype(np.complex128)).real.sum()
     diff = np.asarray(mu1, np.float64) - np.asarray(mu2, np.float64)
     return float(diff @ diff + np.trace(s1) + np.trace(s2) - 2.0 * tr_sqrt)
 

@@ -31,10 +31,17 @@ def mse(x, x_hat) -> float:
 
 
 def ssim(x, x_hat) -> float:
-    """Mean SSIM over images (Gaussian window 11, sigma 1.5, K1 0.01, K2 0.03, data range 1)."""
+    """Mean SSIM over images (Gaussian window 11, sigma 1.5, K1 0.01, K2 0.03, data range 1).
+
+    Each image's SSIM is the mean of its SSIM map over the pixels whose whole window lies inside
+    the image (a 5-px border excluded), as Wang et al. and scikit-image's ``structural_similarity``
+    compute it; torchmetrics' own mean also counts the reflect-padded border, so we crop its map.
+    """
+    r = SSIM_KW["kernel_size"] // 2
     total = 0.0
     for a, b in zip(_img(x).split(CHUNK), _img(x_hat).split(CHUNK), strict=True):
-        total += structural_similarity_index_measure(b.double(), a.double(), reduction="sum", **SSIM_KW).item()
+        _, full = structural_similarity_index_measure(b.double(), a.double(), return_full_image=True, **SSIM_KW)
+        total += full[..., r:-r, r:-r].mean(dim=(1, 2, 3)).sum().item()
     return total / len(x)
 
 
