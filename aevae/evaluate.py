@@ -15,6 +15,7 @@ from scipy.stats import norm
 
 from aevae import fid, metrics
 from aevae.data import Split
+from aevae.errors import StudyError
 from aevae.params import Params
 
 log = logging.getLogger(__name__)
@@ -89,7 +90,10 @@ def run(
     """Evaluate ``model`` (``kind`` "ae" or "vae") on ``test``; ``features`` embeds images for FID."""
     n_fid = p.evaluate.fid_samples
     if len(ref_features) != n_fid:
-        raise ValueError(f"reference features hold {len(ref_features)} images, evaluate.fid_samples is {n_fid}")
+        raise StudyError(
+            f"the FID reference features hold {len(ref_features)} images but evaluate.fid_samples is {n_fid}; "
+            "run `dvc repro fid_reference` (dvc repro does it in order)"
+        )
     model = model.cpu().eval()
     g = torch.Generator().manual_seed(p.seed)
     x, y = np.asarray(test.x), np.asarray(test.y)
