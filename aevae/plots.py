@@ -96,7 +96,7 @@ def latent_map(latents: dict[str, np.ndarray], y: np.ndarray, acc: dict[str, flo
     handles, labels = np.atleast_1d(axes)[0].get_legend_handles_labels()
     fig.legend(handles, labels, loc="center right", markerscale=5, frameon=False, title="class")
     fig.subplots_adjust(right=0.86)
-    fig.suptitle("Test latents coloured by class (VAE: posterior means)", y=1.0)
+    fig.suptitle("Test latents coloured by class (VAE: posterior means)", y=1.06)
     _save(fig, path)
 
 
@@ -165,5 +165,22 @@ def metrics_bars(m: dict[str, dict], path: Path) -> None:
         ax.set_title(label, fontsize=8)
         ax.margins(y=0.15)
     fig.suptitle(f"Test-set metrics, AE vs VAE (FID on {next(iter(m.values()))['fid_n']} images per side)")
+    fig.tight_layout()
+    _save(fig, path)
+
+
+def sweep(table: pd.DataFrame, keys: list[str], path: Path) -> None:
+    """Each metric against latent_dim (log2 axis), one line per model."""
+    fig, axes = plt.subplots(1, len(keys), figsize=(2.6 * len(keys), 3.0))
+    for ax, key in zip(axes, keys, strict=True):
+        for kind, df in table.groupby("model"):
+            ax.plot(df["latent_dim"], df[key], "o-", color=COLORS[kind], label=kind.upper())
+        ax.set_xscale("log", base=2)
+        ax.set_xticks(sorted(table["latent_dim"].unique()))
+        ax.xaxis.set_major_formatter(matplotlib.ticker.ScalarFormatter())
+        ax.set_xlabel("latent_dim")
+        ax.set_title(METRIC_LABELS[key][0], fontsize=8)
+    axes[0].legend(frameon=False)
+    fig.suptitle("The latent_dim sweep: every metric against the latent size")
     fig.tight_layout()
     _save(fig, path)

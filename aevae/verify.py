@@ -1,0 +1,74 @@
+"""Compare freshly computed metrics with the committed baseline, within stated tolerances.
+
+    dvc repro --force && python -m aevae.verify      # what `make verify` runs
+
+Tolerances: on the same kind of CPU, with the pinned requirements, a re-run is bitwise identical
+(and this says so). Across CPU kinds (other SIMD kernels, other summation order) and on GPUs
+(cuDNN/cuBLAS kernels), training takes another numerical path and ends at a slightly different
+model; the tolerances below bound that drift, and are loose enough to hold it and tight enough
+to catch a broken metric or a broken pipeline.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+from aevae import paths
+
+# key -> (relative tolerance, absolute tolerance)
+TOLERANCES = {
+    "mse": (0.03, 0.0),
+    "ssim": (0.0, 0.01),
+    "psnr": (0.0, 0.2),
+    "fid_recon": (0.1, 1.0),
+    "fid_samples": (0.1, 1.0),
+    "latent_acc": (0.0, 0.01),
+    "elbo": (0.01, 0.0),
+    "kl": (0.05, 0.0),
+    "nll_iw": (0.01, 0.0),
+}
+
+
+def compare(baseline: dict, new: dict) -> list[str]:
+    """Human-readable failures; empty when every metric is within tolerance."""
+    failures = []
+    for key, (rel, abs_) in TOLERANCES.items():
+        if key not in baseline:
+            continue
+        if key not in new:
+            failures.append(f"{key}: missing from the new metrics")
+            continue
+        a, b = baseline[key], new[key]
+        if abs(a - b) > max(abs_, rel * abs(a)):
+            failures.append(f"{key}: {b!r} vs baseline {a!r} (allowed: rel {rel}, abs {abs_})")
+    for key in ("fid_n", "iw_samples"):
+        if baseline.get(key) != new.get(key):
+            failures.append(f"{key}: {new.get(key)} vs baseline {baseline.get(key)}: not comparable")
+    return failures
+
+
+def main() -> int:
+    bad = 0
+    for kind in ("ae", "vae"):
+        path = paths.metrics(kind)
+        rel = path.relative_to(paths.ROOT).as_posix()
+        committed = subprocess.run(["git", "show", f"HEAD:{rel}"], cwd=paths.ROOT, capture_output=True, text=True)
+        if committed.returncode != 0:
+            print(f"{rel}: no committed baseline ({committed.stderr.strip()})")
+            return 2
+        base, new = json.loads(committed.stdout), json.loads(path.read_text())
+        if base == new:
+            print(f"{rel}: identical to the committed baseline")
+            continue
+        failures = compare(base, new)
+        print(f"{rel}: " + ("within tolerance" if not failures else "OUT OF TOLERANCE"))
+        for f in failures:
+            print(f"  {f}")
+        bad += bool(failures)
+    return 1 if bad else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,199 @@
+"""End to end through DVC itself, on a small profile: the CI reproduction check.
+
+Two independent copies of the project (separate DVC caches, so nothing is restored from a cache)
+run `dvc repro`; the second must reproduce the first byte for byte: every hash in dvc.lock and
+the metrics files. Then: `dvc status` is clean, bad params stop the pipeline with every earlier
+output intact, a param change invalidates only the stages that read it, `dvc push` / `dvc pull`
+round-trip through a local remote, and `dvc plots show` writes a page with every figure.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import yaml
+
+from aevae import paths
+from tests.conftest import LOCAL
+
+pytestmark = pytest.mark.slow
+SMALL = {
+    "data": {"subset": 300, "val_size": 60, "mirrors": [], "local_dirs": [str(LOCAL)]},
+    "train": {"epochs": 1, "batch_size": 64},
+    "evaluate": {"fid_samples": 64, "iw_samples": 8},
+}
+
+
+def _env() -> dict[str, str]:
+    env = dict(os.environ, QUIET="1")
+    env["PATH"] = f"{Path(sys.executable).parent}{os.pathsep}{env['PATH']}"
+    return env
+
+
+def dvc(cwd: Path, *args: str, check: bool = True) -> subprocess.CompletedProcess:
+    r = subprocess.run([sys.executable, "-m", "dvc", *args], cwd=cwd, env=_env(), capture_output=True, text=True)
+    if check and r.returncode != 0:
+        raise AssertionError(f"dvc {' '.join(args)} failed ({r.returncode}):\n{r.stdout}\n{r.stderr}")
+    return r
+
+
+def set_params(root: Path, updates: dict) -> None:
+    f = root / "params.yaml"
+    p = yaml.safe_load(f.read_text())
+    for k, v in updates.items():
+        if isinstance(v, dict):
+            p[k].update(v)
+        else:
+            p[k] = v
+    f.write_text(yaml.safe_dump(p, sort_keys=False))
+
+
+def project_copy(dest: Path) -> Path:
+    """The working tree as git sees it (tracked + untracked-not-ignored), as a fresh git repo."""
+    files = subprocess.run(
+        ["git", "ls-files", "--cached", "--others", "--exclude-standard", "-z"],
+        cwd=paths.ROOT, capture_output=True, text=True, check=True,
+    ).stdout.split("\0")  # fmt: skip
+    for rel in filter(None, files):
+        src = paths.ROOT / rel
+        if src.is_file():
+            (dest / rel).parent.mkdir(parents=True, exist_ok=True)
+            shutil.copy2(src, dest / rel)
+    # the committed baseline is the full study; the small profile starts from none
+    (dest / "dvc.lock").unlink(missing_ok=True)
+    set_params(dest, SMALL)
+    git = lambda *a: subprocess.run(["git", *a], cwd=dest, check=True, capture_output=True)  # noqa: E731
+    git("init", "-q")
+    git("-c", "user.email=ci@example.com", "-c", "user.name=ci", "add", "-A")
+    git("-c", "user.email=ci@example.com", "-c", "user.name=ci", "commit", "-qm", "small profile")
+    return dest
+
+
+def _changed_stages(root: Path) -> set[str]:
+    return set(json.loads(dvc(root, "status", "--json").stdout or "{}"))
+
+
+def _outputs(root: Path) -> dict[str, bytes]:
+    files = [root / "dvc.lock", *sorted((root / "metrics").glob("*.json")), *sorted((root / "plots").rglob("*.*"))]
+    files += sorted((root / "data" / "models").glob("*.pt"))
+    return {str(f.relative_to(root)): f.read_bytes() for f in files if f.is_file()}
+
+
+@pytest.fixture(scope="module")
+def runs(tmp_path_factory):
+    a = project_copy(tmp_path_factory.mktemp("run_a"))
+    b = project_copy(tmp_path_factory.mktemp("run_b"))
+    logs = [dvc(root, "repro").stdout for root in (a, b)]
+    return a, b, logs
+
+
+def test_second_run_reproduces_the_first_byte_for_byte(runs):
+    a, b, logs = runs
+    out_a, out_b = _outputs(a), _outputs(b)
+    assert "metrics/ae.json" in out_a and "metrics/vae.json" in out_a and "plots/figures/samples.png" in out_a
+    assert out_a.keys() == out_b.keys()
+    differ = [k for k in out_a if out_a[k] != out_b[k]]
+    assert not differ, f"not reproduced byte for byte: {differ}"
+    for log in logs:
+        assert "Running stage 'evaluate_vae'" in log and "is cached" not in log
+    m = json.loads((a / "metrics/vae.json").read_text())
+    for key in ("mse", "ssim", "psnr", "fid_recon", "fid_samples", "latent_acc", "elbo", "kl", "nll_iw"):
+        assert isinstance(m[key], float)
+    assert m["fid_n"] == 64 and m["protocol"]["device"] == "cpu"
+
+
+def test_status_is_clean_and_repro_is_a_no_op(runs):
+    a, _, _ = runs
+    assert _changed_stages(a) == set()
+    log = dvc(a, "repro").stdout
+    assert "Running stage" not in log
+
+
+def test_param_changes_invalidate_only_their_readers(runs):
+    a, _, _ = runs
+    original = (a / "params.yaml").read_text()
+    try:
+        set_params(a, {"latent_dim": 4})
+        changed = _changed_stages(a)
+        assert {"train_ae", "train_vae"} <= changed
+        assert not changed & {"download", "prepare", "fid_weights", "fid_reference"}
+        (a / "params.yaml").write_text(original)
+        set_params(a, {"vae": {"beta": 4.0}})
+        assert _changed_stages(a) - {"check_params"} == {"train_vae"}
+        (a / "params.yaml").write_text(original)
+        set_params(a, {"evaluate": {"iw_samples": 16}})
+        assert _changed_stages(a) - {"check_params"} == {"evaluate_vae"}
+    finally:
+        (a / "params.yaml").write_text(original)
+
+
+@pytest.mark.parametrize(
+    ("updates", "message"),
+    [
+        ({"latent_dim": 0}, "latent_dim: 0 is out of range"),
+        ({"model": {"arch": "transformer"}}, "model.arch: unknown choice 'transformer'"),
+        ({"train": {"epochs": "ten"}}, "train.epochs: expected an integer, got 'ten' (str)"),
+        ({"bogus": 1}, "bogus: unknown key"),
+    ],
+)
+def test_bad_params_stop_dvc_before_any_output_is_touched(runs, updates, message):
+    a, _, _ = runs
+    before = _outputs(a)
+    original = (a / "params.yaml").read_text()
+    try:
+        set_params(a, updates) if "bogus" not in updates else (a / "params.yaml").write_text(original + "bogus: 1\n")
+        r = dvc(a, "repro", check=False)
+        assert r.returncode != 0
+        assert message in r.stderr + r.stdout
+        assert _outputs(a) == before  # models, metrics, figures and dvc.lock all intact
+    finally:
+        (a / "params.yaml").write_text(original)
+    assert _changed_stages(a) == set()
+
+
+def test_push_pull_round_trip(runs, tmp_path):
+    a, _, _ = runs
+    remote = tmp_path / "remote"
+    dvc(a, "remote", "modify", "--local", "local", "url", str(remote))
+    dvc(a, "push")
+    c = tmp_path / "clone"
+    subprocess.run(["git", "clone", "-q", str(a), str(c)], check=True)
+    shutil.copy2(a / "dvc.lock", c / "dvc.lock")  # the run's lock (not committed in the copy)
+    dvc(c, "remote", "modify", "--local", "local", "url", str(remote))
+    dvc(c, "pull")
+    assert _changed_stages(c) == set()
+    assert (c / "data/models/vae.pt").read_bytes() == (a / "data/models/vae.pt").read_bytes()
+
+
+def test_plots_show_page_has_every_figure(runs):
+    a, _, _ = runs
+    dvc(a, "plots", "show", "-o", "page")
+    html = (a / "page" / "index.html").read_text()
+    for png in (a / "plots" / "figures").glob("*.png"):
+        assert png.stem in html
+    assert "Training loss" in html
+
+
+def test_plots_page_draws_offline_in_a_real_browser(runs, tmp_path):
+    """The page's vega charts render with no network: the libraries are inlined (aevae.plots_page)."""
+    chromium = shutil.which("chromium") or shutil.which("chromium-browser")
+    if chromium is None:
+        pytest.skip("chromium not installed (.ci/run installs Debian's chromium)")
+    a, _, _ = runs
+    dvc(a, "plots", "show", "-o", "page")
+    html = (a / "page" / "index.html").read_text()
+    assert "cdn.jsdelivr" not in html
+    dom = subprocess.run(
+        [chromium, "--headless", "--no-sandbox", "--disable-gpu", "--no-first-run", "--disable-background-networking",
+         "--disable-component-update", "--disable-sync", f"--user-data-dir={tmp_path / 'profile'}",
+         "--virtual-time-budget=5000", "--dump-dom", (a / "page" / "index.html").as_uri()],
+        capture_output=True, text=True, timeout=120,
+    ).stdout  # fmt: skip
+    assert dom.count("<canvas") >= 2  # the two vega charts (loss, KL) were drawn
+    assert dom.count("<img") >= len(list((a / "plots" / "figures").glob("*.png")))
