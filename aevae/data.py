@@ -33,7 +33,14 @@ CLASSES = (
     "T-shirt/top", "Trouser", "Pullover", "Dress", "Coat",
     "Sandal", "Shirt", "Sneaker", "Bag", "Ankle boot",
 )  # fmt: skip
-_IDX_DTYPES = {0x08: np.uint8, 0x09: np.int8, 0x0B: np.dtype(">i2"), 0x0C: np.dtype(">i4"), 0x0D: np.dtype(">f4"), 0x0E: np.dtype(">f8")}
+_IDX_DTYPES = {
+    0x08: np.uint8,
+    0x09: np.int8,
+    0x0B: np.dtype(">i2"),
+    0x0C: np.dtype(">i4"),
+    0x0D: np.dtype(">f4"),
+    0x0E: np.dtype(">f8"),
+}
 NET_TIMEOUT_S = 20
 
 
@@ -59,9 +66,7 @@ def parse_idx(data: bytes, name: str = "IDX data") -> np.ndarray:
     expected = header + int(np.prod(shape)) * dtype.itemsize
     if len(data) != expected:
         what = "truncated" if len(data) < expected else "has trailing bytes"
-        raise DataError(
-            f"{name}: {what}: header says shape {shape} ({expected} bytes), file has {len(data)} bytes"
-        )
+        raise DataError(f"{name}: {what}: header says shape {shape} ({expected} bytes), file has {len(data)} bytes")
     return np.frombuffer(data, dtype=dtype, offset=header).reshape(shape).astype(dtype.newbyteorder("="))
 
 
@@ -182,9 +187,4 @@ def write_prepared(out_dir: Path, splits: dict[str, Split]) -> None:
 def load_split(name: str, prepared_dir: Path | None = None, mmap: bool = False) -> Split:
     """One prepared split; ``mmap=True`` maps the file instead of reading it."""
     d = Path(prepared_dir or paths.PREPARED)
-    try:
-        x = np.load(d / f"{name}_x.npy", mmap_mode="r" if mmap else None)
-        y = np.load(d / f"{name}_y.npy")
-    except FileNotFoundError as e:
-        raise DataError(f"{e.filename}: missing; run `dvc repro prepare` first") from None
-    return Split(x, y)
+    return Split(io.load_npy(d / f"{name}_x.npy", mmap=mmap), io.load_npy(d / f"{name}_y.npy"))

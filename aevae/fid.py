@@ -32,7 +32,7 @@ SIZE = 299
 BATCH = 32  # 16-64 is fastest on a 2-core CPU in channels-last; 200 is slower
 PROTOCOL = {
     "fid_network": "Inception-v3 TF 2015-12-05 (pt_inception-2015-12-05), pool3 2048-d",
-    "fid_preprocess": "uint8 by rounding (as save_image); bilinear 28->299 (torch, align_corners=False), rounded; gray x3",
+    "fid_preprocess": "uint8 rounded as save_image; bilinear 28->299 (align_corners=False), rounded; gray x3",
     "fid_precision": "float32 features, float64 Frechet distance",
 }
 
@@ -126,14 +126,16 @@ def extractor(weights: Path, device: torch.device | str = "cpu") -> torch.nn.Mod
 
     if not Path(weights).is_file():
         raise FIDError(f"{weights}: missing; run `dvc repro fid_weights` first")
-    net = NoTrainInceptionV3(name="inception-v3-compat", features_list=["2048"], feature_extractor_weights_path=str(weights))
+    net = NoTrainInceptionV3(
+        name="inception-v3-compat", features_list=["2048"], feature_extractor_weights_path=str(weights)
+    )
     return net.to(device).to(memory_format=torch.channels_last)
 
 
 def to_uint8(x: np.ndarray | torch.Tensor) -> torch.Tensor:
     """``[N, 784]`` (or ``[N, 28, 28]``) floats in [0, 1] -> ``[N, 28, 28]`` uint8, rounded exactly as
     ``torchvision.utils.save_image`` does before writing a PNG: floor(255 x + 0.5)."""
-    x = torch.as_tensor(np.asarray(x, dtype=np.float32)).reshape(-1, 28, 28)
+    x = torch.from_numpy(np.array(x, dtype=np.float32)).reshape(-1, 28, 28)
     return (x * 255.0 + 0.5).clamp(0, 255).to(torch.uint8)
 
 

@@ -93,4 +93,29 @@ def save_torch(path: Path, obj: Any) -> None:
 
 def load_torch(path: Path) -> Any:
     """Load a checkpoint without executing anything in it (``weights_only=True``)."""
-    return torch.load(path, map_location="cpu", weights_only=True)
+    from aevae.errors import StudyError
+
+    try:
+        return torch.load(path, map_location="cpu", weights_only=True)
+    except FileNotFoundError:
+        raise StudyError(f"{path}: missing; run `dvc repro` (or `dvc checkout` to restore it)") from None
+    except Exception as e:  # torch raises RuntimeError, UnpicklingError, EOFError... for a bad file
+        raise StudyError(
+            f"{path}: not a readable checkpoint ({type(e).__name__}: {str(e).splitlines()[0][:200]}); "
+            "`dvc checkout` restores the cached version, `dvc repro --force` rebuilds it"
+        ) from None
+
+
+def load_npy(path: Path, mmap: bool = False) -> np.ndarray:
+    """``np.load`` (no pickles) with one clear error for a missing or corrupt file."""
+    from aevae.errors import StudyError
+
+    try:
+        return np.load(path, mmap_mode="r" if mmap else None, allow_pickle=False)
+    except FileNotFoundError:
+        raise StudyError(f"{path}: missing; run `dvc repro` (or `dvc checkout` to restore it)") from None
+    except (ValueError, EOFError, OSError) as e:
+        raise StudyError(
+            f"{path}: corrupt or truncated ({e}); `dvc checkout` restores the cached version, "
+            "`dvc repro --force` rebuilds it"
+        ) from None

@@ -43,7 +43,11 @@ def decoder(arch: str, hidden: tuple[int, ...], channels: tuple[int, ...], laten
         return _mlp([latent, *reversed(hidden), PIXELS])
     side = SIDE >> len(channels)
     rev = list(reversed(channels))
-    layers: list[nn.Module] = [nn.Linear(latent, rev[0] * side * side), nn.ReLU(), nn.Unflatten(1, (rev[0], side, side))]
+    layers: list[nn.Module] = [
+        nn.Linear(latent, rev[0] * side * side),
+        nn.ReLU(),
+        nn.Unflatten(1, (rev[0], side, side)),
+    ]
     for i, c in enumerate(rev):
         c_out = rev[i + 1] if i + 1 < len(rev) else 1
         layers.append(nn.ConvTranspose2d(c, c_out, 4, stride=2, padding=1))

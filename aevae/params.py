@@ -114,9 +114,13 @@ def _check_scalar(key: str, value: Any, typ: Any, meta: dict) -> Any:
     lo, hi = meta.get("lo"), meta.get("hi")
     if lo is not None and (value < lo or (meta.get("lo_open") and value == lo)):
         op = ">" if meta.get("lo_open") else ">="
-        raise ParamsError(f"{key}: {value!r} is out of range; allowed: {op} {lo}" + (f" and <= {hi}" if hi is not None else ""))
+        raise ParamsError(
+            f"{key}: {value!r} is out of range; allowed: {op} {lo}" + (f" and <= {hi}" if hi is not None else "")
+        )
     if hi is not None and value > hi:
-        raise ParamsError(f"{key}: {value!r} is out of range; allowed: <= {hi}" + (f" and >= {lo}" if lo is not None else ""))
+        raise ParamsError(
+            f"{key}: {value!r} is out of range; allowed: <= {hi}" + (f" and >= {lo}" if lo is not None else "")
+        )
     return value
 
 

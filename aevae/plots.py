@@ -28,7 +28,9 @@ METRIC_LABELS = {
     "fid_samples": ("FID of generated samples\n(lower is better)", "lower"),
     "latent_acc": ("kNN accuracy on latents\n(higher is better)", "higher"),
 }
-plt.rcParams.update({"figure.dpi": DPI, "font.size": 9, "axes.titlesize": 10, "axes.spines.top": False, "axes.spines.right": False})
+plt.rcParams.update(
+    {"figure.dpi": DPI, "font.size": 9, "axes.titlesize": 10, "axes.spines.top": False, "axes.spines.right": False}
+)
 
 
 def _save(fig, path: Path) -> None:
@@ -66,7 +68,9 @@ def reconstructions(x: np.ndarray, y: np.ndarray, recon: dict[str, np.ndarray], 
     axes[0].set_xticks([(i * PER_CLASS + (PER_CLASS - 1) / 2) * side + 13.5 for i in range(len(CLASSES))])
     axes[0].set_xticklabels(CLASSES, fontsize=8)
     axes[0].xaxis.tick_top()
-    fig.suptitle("Test-set reconstructions: the same images, original / AE / VAE (VAE decodes the posterior mean)", y=1.02)
+    fig.suptitle(
+        "Test-set reconstructions: the same images, original / AE / VAE (VAE decodes the posterior mean)", y=1.02
+    )
     _save(fig, path)
 
 

@@ -21,7 +21,11 @@ from aevae import io, paths
 
 log = logging.getLogger(__name__)
 # the versions dvc-render's VegaRenderer.SCRIPTS loads
-PACKAGES = {"vega@5.20.2": "vega.min.js", "vega-lite@5.2.0": "vega-lite.min.js", "vega-embed@6.18.2": "vega-embed.min.js"}
+PACKAGES = {
+    "vega@5.20.2": "vega.min.js",
+    "vega-lite@5.2.0": "vega-lite.min.js",
+    "vega-embed@6.18.2": "vega-embed.min.js",
+}
 TEMPLATE = paths.ROOT / ".dvc" / "plots_template.html"
 PAGE = """<!DOCTYPE html>
 <html>

@@ -42,7 +42,9 @@ def experiments_table(csv_text: str) -> pd.DataFrame:
 
 
 def main() -> None:
-    r = subprocess.run([sys.executable, "-m", "dvc", "exp", "show", "--csv"], cwd=paths.ROOT, capture_output=True, text=True)
+    r = subprocess.run(
+        [sys.executable, "-m", "dvc", "exp", "show", "--csv"], cwd=paths.ROOT, capture_output=True, text=True
+    )
     if r.returncode != 0:
         raise StudyError(f"dvc exp show failed: {r.stderr.strip()}")
     table = experiments_table(r.stdout)

@@ -40,13 +40,20 @@ def main() -> None:
     flop_per_image = fc.get_total_flops()
     peak = matmul_peak_flops()
     limit = peak / flop_per_image
-    print(f"threads {torch.get_num_threads()}; {flop_per_image / 1e9:.2f} GFLOP/image; matmul peak {peak / 1e9:.0f} GFLOP/s "
-          f"-> limit {limit:.1f} images/s")
+    print(
+        f"threads {torch.get_num_threads()}; {flop_per_image / 1e9:.2f} GFLOP/image; "
+        f"matmul peak {peak / 1e9:.0f} GFLOP/s "
+        f"-> limit {limit:.1f} images/s"
+    )
     net_nchw = fid.extractor(paths.FID_WEIGHTS).to(memory_format=torch.contiguous_format)
     base = rate(net_nchw, images, channels_last=False, batch=fid.BATCH)
     ours = rate(net, images, channels_last=True, batch=fid.BATCH)
-    print(f"baseline (torchmetrics extractor, NCHW, batch {fid.BATCH}): {base:.1f} images/s ({base / limit:.0%} of limit)")
-    print(f"ours     (channels-last, batch {fid.BATCH}):              {ours:.1f} images/s ({ours / limit:.0%} of limit)")
+    print(
+        f"baseline (torchmetrics extractor, NCHW, batch {fid.BATCH}): {base:.1f} images/s ({base / limit:.0%} of limit)"
+    )
+    print(
+        f"ours     (channels-last, batch {fid.BATCH}):              {ours:.1f} images/s ({ours / limit:.0%} of limit)"
+    )
     print(f"speed-up {ours / base:.2f}x; 10,000 images take {10_000 / ours / 60:.1f} min here")
 
 

@@ -100,13 +100,17 @@ def main() -> None:
     # even a step at 100% of peak cannot beat it by more than this
     overhead = 1 / b - 1 / o
     bound = 1 + overhead * peak / flop
-    print(f"{args.arch} VAE, batch {args.batch_size}, {torch.get_num_threads()} threads, "
-          f"{flop / 1e6:.2f} MFLOP/sample (fwd+bwd), matmul peak {peak / 1e9:.0f} GFLOP/s, "
-          f"median of {args.rounds} alternating rounds")
+    print(
+        f"{args.arch} VAE, batch {args.batch_size}, {torch.get_num_threads()} threads, "
+        f"{flop / 1e6:.2f} MFLOP/sample (fwd+bwd), matmul peak {peak / 1e9:.0f} GFLOP/s, "
+        f"median of {args.rounds} alternating rounds"
+    )
     print(f"baseline DataLoader + ToTensor: {b:8.0f} samples/s  ({b * flop / peak:.0%} of peak)")
     print(f"ours (in-memory tensor):        {o:8.0f} samples/s  ({o * flop / peak:.0%} of peak)")
-    print(f"speed-up {o / b:.2f}x; the baseline's per-sample loading costs {overhead * 1e6:.0f} us, "
-          f"so a step at 100% of peak would be {bound:.2f}x")
+    print(
+        f"speed-up {o / b:.2f}x; the baseline's per-sample loading costs {overhead * 1e6:.0f} us, "
+        f"so a step at 100% of peak would be {bound:.2f}x"
+    )
 
 
 if __name__ == "__main__":

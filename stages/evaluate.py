@@ -24,13 +24,10 @@ def main() -> None:
     kind = sys.argv[1]
     p = params.load()
     seed_everything(p.seed)
-    ckpt = paths.checkpoint(kind)
-    if not ckpt.is_file():
-        raise StudyError(f"{ckpt}: missing; run `dvc repro train_{kind}` first")
-    model, _ = load_model(ckpt)
+    model, _ = load_model(paths.checkpoint(kind))
     dev = device()
     net = fid.extractor(paths.FID_WEIGHTS, dev)
-    ref = np.load(paths.FID_REFERENCE / "features.npy")
+    ref = io.load_npy(paths.FID_REFERENCE / "features.npy")
     result = evaluate.run(
         kind, model, p,
         data.load_split("train"), data.load_split("test"),

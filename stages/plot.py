@@ -24,7 +24,7 @@ def main() -> None:
         d = paths.eval_dir(k)
         if not d.is_dir() or not paths.metrics(k).is_file():
             raise StudyError(f"{d}: missing; run `dvc repro evaluate_{k}` first")
-        arr[k] = {f.stem: np.load(f, mmap_mode="r") for f in d.glob("*.npy")}
+        arr[k] = {f.stem: io.load_npy(f, mmap=True) for f in d.glob("*.npy")}
         m[k] = json.loads(paths.metrics(k).read_text())
         curves[k] = pd.read_csv(paths.curves(k))
     first = {c: int(np.flatnonzero(test.y == c)[0]) for c in np.unique(test.y)}
@@ -37,7 +37,9 @@ def main() -> None:
         plots.manifold(np.asarray(arr["vae"]["manifold"]), m["vae"]["protocol"]["manifold"], out / "manifold.png")
         sampler = {"ae": "Gaussian fitted to training codes", "vae": "N(0, I) prior"}
         plots.samples({k: arr[k]["samples"][:64] for k in KINDS}, sampler, out / "samples.png")
-        plots.interpolations({k: np.asarray(arr[k]["interpolations"]) for k in KINDS}, test.y, pairs, out / "interpolations.png")
+        plots.interpolations(
+            {k: np.asarray(arr[k]["interpolations"]) for k in KINDS}, test.y, pairs, out / "interpolations.png"
+        )
         plots.curves(curves, out / "curves.png")
         plots.metrics_bars(m, out / "metrics.png")
     rel = os.path.relpath(paths.PLOTS, paths.REPORT.parent)

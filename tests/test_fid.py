@@ -8,7 +8,6 @@ import torch
 from PIL import Image
 from torchmetrics.image.fid import FrechetInceptionDistance, NoTrainInceptionV3
 from torchmetrics.image.kid import KernelInceptionDistance
-
 from torchvision.utils import save_image
 
 from aevae import fid
@@ -37,7 +36,9 @@ def test_converted_weights_reproduce_torchmetrics_documented_values(fid_weights)
     assert m.compute().item() == pytest.approx(12.6388, abs=5e-4)
 
     _seed()
-    net = NoTrainInceptionV3(name="inception-v3-compat", features_list=["2048"], feature_extractor_weights_path=str(fid_weights))
+    net = NoTrainInceptionV3(
+        name="inception-v3-compat", features_list=["2048"], feature_extractor_weights_path=str(fid_weights)
+    )
     k = KernelInceptionDistance(feature=net, subset_size=50)
     real, fake = _draw()
     k.update(real, real=True)
