@@ -101,7 +101,7 @@ def load_torch(path: Path) -> Any:
         raise StudyError(f"{path}: missing; run `dvc repro` (or `dvc checkout` to restore it)") from None
     except Exception as e:  # torch raises RuntimeError, UnpicklingError, EOFError... for a bad file
         raise StudyError(
-            f"{path}: not a readable checkpoint ({type(e).__name__}: {str(e).splitlines()[0][:200]}); "
+            f"{path}: not a readable checkpoint ({type(e).__name__}: {(str(e).splitlines() or [''])[0][:200]}); "
             "`dvc checkout` restores the cached version, `dvc repro --force` rebuilds it"
         ) from None
 
