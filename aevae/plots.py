@@ -19,14 +19,14 @@ COLORS = {"ae": "#1f77b4", "vae": "#d62728"}
 PER_CLASS = 2
 GUTTER = 0.25  # in gray_r: light gray between tiles (0 is the white background)
 DPI = 110
-# the metrics figure: key -> (label, which way is better)
+# the metrics figure: key -> label (which way is better is part of it)
 METRIC_LABELS = {
-    "mse": ("MSE\n(lower is better)", "lower"),
-    "ssim": ("SSIM\n(higher is better)", "higher"),
-    "psnr": ("PSNR, dB\n(higher is better)", "higher"),
-    "fid_recon": ("FID of reconstructions\n(lower is better)", "lower"),
-    "fid_samples": ("FID of generated samples\n(lower is better)", "lower"),
-    "latent_acc": ("kNN accuracy on latents\n(higher is better)", "higher"),
+    "mse": "MSE\n(lower is better)",
+    "ssim": "SSIM\n(higher is better)",
+    "psnr": "PSNR, dB\n(higher is better)",
+    "fid_recon": "FID of reconstructions\n(lower is better)",
+    "fid_samples": "FID of generated samples\n(lower is better)",
+    "latent_acc": "kNN accuracy on latents\n(higher is better)",
 }
 plt.rcParams.update(
     {"figure.dpi": DPI, "font.size": 9, "axes.titlesize": 10, "axes.spines.top": False, "axes.spines.right": False}
@@ -125,7 +125,7 @@ def samples(gen: dict[str, np.ndarray], sampler: dict[str, str], path: Path, n: 
     _save(fig, path)
 
 
-def interpolations(interp: dict[str, np.ndarray], y: np.ndarray, pairs, path: Path) -> None:
+def interpolations(interp: dict[str, np.ndarray], pairs, path: Path) -> None:
     n_pairs, steps = next(iter(interp.values())).shape[:2]
     fig, axes = plt.subplots(n_pairs, 1, figsize=(steps * 0.6 * 1.1, n_pairs * 1.45 + 0.4))
     for i, ax in enumerate(np.atleast_1d(axes)):
@@ -162,7 +162,7 @@ def curves(tables: dict[str, pd.DataFrame], path: Path) -> None:
 
 def metrics_bars(m: dict[str, dict], path: Path) -> None:
     fig, axes = plt.subplots(1, len(METRIC_LABELS), figsize=(2.3 * len(METRIC_LABELS), 3.0))
-    for ax, (key, (label, _)) in zip(axes, METRIC_LABELS.items(), strict=True):
+    for ax, (key, label) in zip(axes, METRIC_LABELS.items(), strict=True):
         vals = [m[k][key] for k in m]
         bars = ax.bar([k.upper() for k in m], vals, color=[COLORS[k] for k in m])
         ax.bar_label(bars, labels=[f"{v:.3g}" for v in vals], fontsize=8)
@@ -183,7 +183,7 @@ def sweep(table: pd.DataFrame, keys: list[str], path: Path) -> None:
         ax.set_xticks(sorted(table["latent_dim"].unique()))
         ax.xaxis.set_major_formatter(matplotlib.ticker.ScalarFormatter())
         ax.set_xlabel("latent_dim")
-        ax.set_title(METRIC_LABELS[key][0], fontsize=8)
+        ax.set_title(METRIC_LABELS[key], fontsize=8)
     axes[0].legend(frameon=False)
     fig.suptitle("The latent_dim sweep: every metric against the latent size")
     fig.tight_layout()

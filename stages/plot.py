@@ -38,7 +38,7 @@ def main() -> None:
         sampler = {"ae": "Gaussian fitted to training codes", "vae": "N(0, I) prior"}
         plots.samples({k: arr[k]["samples"][:64] for k in KINDS}, sampler, out / "samples.png")
         plots.interpolations(
-            {k: np.asarray(arr[k]["interpolations"]) for k in KINDS}, test.y, pairs, out / "interpolations.png"
+            {k: np.asarray(arr[k]["interpolations"]) for k in KINDS}, pairs, out / "interpolations.png"
         )
         plots.curves(curves, out / "curves.png")
         plots.metrics_bars(m, out / "metrics.png")
