@@ -18,7 +18,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from aevae import io, paths
+from aevae import fileio, paths
 from aevae.errors import StudyError
 
 log = logging.getLogger(__name__)
@@ -131,7 +131,7 @@ def fetch_verified(name: str, sources: list[str]) -> bytes:
 def download(out_dir: Path, sources: list[str]) -> None:
     """Write the four verified, decompressed IDX files into ``out_dir``, all or nothing."""
     blobs = {name: fetch_verified(name, sources) for name in FILES}
-    with io.atomic_dir(out_dir) as tmp:
+    with fileio.atomic_dir(out_dir) as tmp:
         for name, data in blobs.items():
             (tmp / name).write_bytes(data)
 
@@ -178,7 +178,7 @@ def prepare(raw_dir: Path, val_size: int, subset: int | None, seed: int) -> dict
 
 
 def write_prepared(out_dir: Path, splits: dict[str, Split]) -> None:
-    with io.atomic_dir(out_dir) as tmp:
+    with fileio.atomic_dir(out_dir) as tmp:
         for name, s in splits.items():
             np.save(tmp / f"{name}_x.npy", s.x)
             np.save(tmp / f"{name}_y.npy", s.y)
@@ -187,4 +187,4 @@ def write_prepared(out_dir: Path, splits: dict[str, Split]) -> None:
 def load_split(name: str, prepared_dir: Path | None = None, mmap: bool = False) -> Split:
     """One prepared split; ``mmap=True`` maps the file instead of reading it."""
     d = Path(prepared_dir or paths.PREPARED)
-    return Split(io.load_npy(d / f"{name}_x.npy", mmap=mmap), io.load_npy(d / f"{name}_y.npy"))
+    return Split(fileio.load_npy(d / f"{name}_x.npy", mmap=mmap), fileio.load_npy(d / f"{name}_y.npy"))

@@ -12,7 +12,7 @@ rounded again, replicated to 3 channels; pool3 features (2048-d); Frechet distan
 from __future__ import annotations
 
 import hashlib
-import io as _io
+import io
 import logging
 from importlib import metadata
 from pathlib import Path
@@ -98,7 +98,7 @@ def convert(torchscript: bytes) -> dict[str, torch.Tensor]:
     Each TF conv carries weight, beta, mean, var; batch norm's scale is 1 (TF had none) and eps
     0.001 (torch-fidelity's). The 1008-class head is absent and zero: FID reads pool3 only.
     """
-    src = torch.jit.load(_io.BytesIO(torchscript), map_location="cpu").state_dict()
+    src = torch.jit.load(io.BytesIO(torchscript), map_location="cpu").state_dict()
     names = _tf_to_fidelity_names()
     out: dict[str, torch.Tensor] = {}
     used = set()

@@ -34,9 +34,9 @@ plt.rcParams.update(
 
 
 def _save(fig, path: Path) -> None:
-    from aevae import io
+    from aevae import fileio
 
-    with io.atomic_path(path) as tmp:
+    with fileio.atomic_path(path) as tmp:
         fig.savefig(tmp, format="png", bbox_inches="tight", metadata={"Software": None})
     plt.close(fig)
 

@@ -17,7 +17,7 @@ import tarfile
 import tempfile
 from pathlib import Path
 
-from aevae import io, paths
+from aevae import fileio, paths
 
 log = logging.getLogger(__name__)
 # the versions dvc-render's VegaRenderer.SCRIPTS loads
@@ -66,12 +66,12 @@ def build(dest: Path = TEMPLATE) -> bool:
     if shutil.which("npm"):
         with tempfile.TemporaryDirectory() as tmp:
             try:
-                io.write_text(dest, PAGE % "\n".join(fetch_scripts(Path(tmp))))
+                fileio.write_text(dest, PAGE % "\n".join(fetch_scripts(Path(tmp))))
                 return True
             except (subprocess.CalledProcessError, OSError, KeyError, ValueError) as e:
                 log.warning("could not fetch vega with npm (%s)", e)
     log.warning("%s loads vega from a CDN: `dvc plots show` pages need the internet to draw charts", dest)
-    io.write_text(dest, PAGE % "{scripts}")
+    fileio.write_text(dest, PAGE % "{scripts}")
     return False
 
 

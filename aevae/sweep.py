@@ -8,13 +8,13 @@ writes plots/sweep.png and plots/sweep.csv.
 
 from __future__ import annotations
 
-import io as _io
+import io
 import subprocess
 import sys
 
 import pandas as pd
 
-from aevae import io, paths, plots
+from aevae import fileio, paths, plots
 from aevae.errors import StudyError, cli
 
 KEYS = ["mse", "ssim", "psnr", "fid_recon", "fid_samples", "latent_acc"]
@@ -23,7 +23,7 @@ OUT_PNG, OUT_CSV = paths.PLOTS.parent / "sweep.png", paths.PLOTS.parent / "sweep
 
 def experiments_table(csv_text: str) -> pd.DataFrame:
     """One row per (experiment, model) with latent_dim and the metrics, from `dvc exp show --csv`."""
-    df = pd.read_csv(_io.StringIO(csv_text))
+    df = pd.read_csv(io.StringIO(csv_text))
     rows = []
     for _, r in df.iterrows():
         if pd.isna(r.get("latent_dim")):
@@ -48,7 +48,7 @@ def main() -> None:
     if r.returncode != 0:
         raise StudyError(f"dvc exp show failed: {r.stderr.strip()}")
     table = experiments_table(r.stdout)
-    io.write_text(OUT_CSV, table.to_csv(index=False))
+    fileio.write_text(OUT_CSV, table.to_csv(index=False))
     plots.sweep(table, KEYS, OUT_PNG)
     print(f"{OUT_PNG} ({table['latent_dim'].nunique()} latent sizes)")
 

@@ -111,9 +111,9 @@ def checkpoint(result: TrainResult, kind: str, p: Params, device: torch.device) 
 
 def load_model(path) -> tuple[torch.nn.Module, Params]:
     """Rebuild a trained model from its checkpoint (loaded with ``weights_only=True``)."""
-    from aevae import io, params
+    from aevae import fileio, params
 
-    ckpt = io.load_torch(path)
+    ckpt = fileio.load_torch(path)
     p = params.from_dict(ckpt["params"])
     model = models.build(ckpt["meta"]["kind"], p)
     model.load_state_dict(ckpt["state_dict"])
@@ -128,13 +128,13 @@ def curves_csv(curves: list[dict[str, float]]) -> str:
 
 def main(kind: str) -> None:
     """Stage train_<kind>: read params and prepared data, train, write checkpoint and curves."""
-    from aevae import data, io, params, paths
+    from aevae import data, fileio, params, paths
     from aevae.runtime import device as pick_device
 
     p = params.load()
     dev = pick_device()
     log.info("training %s (%s, latent %d) on %s", kind, p.model.arch, p.latent_dim, dev)
     result = train(kind, p, data.load_split("train").x, data.load_split("val").x, dev)
-    io.save_torch(paths.checkpoint(kind), checkpoint(result, kind, p, dev))
-    io.write_text(paths.curves(kind), curves_csv(result.curves))
+    fileio.save_torch(paths.checkpoint(kind), checkpoint(result, kind, p, dev))
+    fileio.write_text(paths.curves(kind), curves_csv(result.curves))
     log.info("%s: kept epoch %d (lowest validation loss)", kind, result.best_epoch)

@@ -6,13 +6,13 @@ DVC deletes a stage's outputs before running it; every stage depends on this one
 params stop `dvc repro` here, with every earlier output intact.
 """
 
-from aevae import io, params, paths
+from aevae import fileio, params, paths
 from aevae.errors import cli
 
 
 def main() -> None:
     params.load()
-    io.write_text(paths.PARAMS_OK, "params.yaml is valid\n")
+    fileio.write_text(paths.PARAMS_OK, "params.yaml is valid\n")
 
 
 if __name__ == "__main__":

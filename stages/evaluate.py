@@ -12,7 +12,7 @@ import sys
 
 import numpy as np
 
-from aevae import data, evaluate, fid, io, params, paths
+from aevae import data, evaluate, fid, fileio, params, paths
 from aevae.errors import StudyError, cli
 from aevae.runtime import device, seed_everything
 from aevae.train import load_model
@@ -27,7 +27,7 @@ def main() -> None:
     model, _ = load_model(paths.checkpoint(kind))
     dev = device()
     net = fid.extractor(paths.FID_WEIGHTS, dev)
-    ref = io.load_npy(paths.FID_REFERENCE / "features.npy")
+    ref = fileio.load_npy(paths.FID_REFERENCE / "features.npy")
     result = evaluate.run(
         kind, model, p,
         data.load_split("train"), data.load_split("test"),
@@ -35,10 +35,10 @@ def main() -> None:
         ref,
     )  # fmt: skip
     result.metrics["protocol"]["device"] = dev.type
-    with io.atomic_dir(paths.eval_dir(kind)) as tmp:
+    with fileio.atomic_dir(paths.eval_dir(kind)) as tmp:
         for name, arr in result.arrays.items():
             np.save(tmp / f"{name}.npy", arr)
-    io.write_json(paths.metrics(kind), result.metrics)
+    fileio.write_json(paths.metrics(kind), result.metrics)
     logging.info("%s: %s", kind, {k: v for k, v in result.metrics.items() if k != "protocol"})
 
 

@@ -6,7 +6,7 @@ Writes: data/fid/reference/features.npy ([fid_samples, 2048] float32, first test
 
 import logging
 
-from aevae import data, fid, io, params, paths
+from aevae import data, fid, fileio, params, paths
 from aevae.errors import cli
 from aevae.runtime import device
 
@@ -20,8 +20,8 @@ def main() -> None:
     dev = device()
     logging.info("Inception features of %d test images on %s", n, dev)
     feats = fid.features(fid.to_uint8(test.x[:n]), fid.extractor(paths.FID_WEIGHTS, dev), desc="test set")
-    with io.atomic_dir(paths.FID_REFERENCE) as tmp:
-        io.save_npy(tmp / "features.npy", feats)
+    with fileio.atomic_dir(paths.FID_REFERENCE) as tmp:
+        fileio.save_npy(tmp / "features.npy", feats)
 
 
 if __name__ == "__main__":

@@ -8,7 +8,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from aevae import data, fid, io
+from aevae import data, fid, fileio
 
 LOCAL = Path(os.environ.get("FASHION_MNIST_DIR", "/usr/share/datasets/fashion-mnist"))
 
@@ -31,7 +31,7 @@ def splits(raw_dir) -> dict[str, data.Split]:
 @pytest.fixture(scope="session")
 def fid_weights(tmp_path_factory) -> Path:
     path = tmp_path_factory.mktemp("fid") / "pt_inception-2015-12-05.pth"
-    io.save_torch(path, fid.convert(fid.wheel_weights_bytes()))
+    fileio.save_torch(path, fid.convert(fid.wheel_weights_bytes()))
     return path
 
 

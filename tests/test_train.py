@@ -2,7 +2,7 @@ import numpy as np
 import pytest
 import torch
 
-from aevae import io, models, params, train
+from aevae import fileio, models, params, train
 
 
 def small(**overrides) -> params.Params:
@@ -30,7 +30,7 @@ def test_training_is_bitwise_reproducible_and_learns(kind, splits):
     p = small()
     xt, xv = splits["train"].x[:300], splits["val"].x[:100]
     runs = [train.train(kind, p, xt, xv, torch.device("cpu")) for _ in range(2)]
-    blobs = [io.torch_bytes(train.checkpoint(r, kind, p, torch.device("cpu"))) for r in runs]
+    blobs = [fileio.torch_bytes(train.checkpoint(r, kind, p, torch.device("cpu"))) for r in runs]
     assert blobs[0] == blobs[1]
     assert runs[0].curves == runs[1].curves
     c = runs[0].curves
@@ -39,7 +39,7 @@ def test_training_is_bitwise_reproducible_and_learns(kind, splits):
         {"train_kl", "val_kl"} if kind == "vae" else set()
     )
     other = train.train(kind, small(seed=1), xt, xv, torch.device("cpu"))
-    assert io.torch_bytes(other.model.state_dict()) != io.torch_bytes(runs[0].model.state_dict())
+    assert fileio.torch_bytes(other.model.state_dict()) != fileio.torch_bytes(runs[0].model.state_dict())
 
 
 def test_vae_beta_changes_only_vae_loss(splits):
@@ -72,7 +72,7 @@ def test_checkpoint_roundtrip_with_weights_only(tmp_path, splits):
     p = small(train={"epochs": 1})
     r = train.train("ae", p, splits["train"].x[:128], splits["val"].x[:64], torch.device("cpu"))
     path = tmp_path / "ae.pt"
-    io.save_torch(path, train.checkpoint(r, "ae", p, torch.device("cpu")))
+    fileio.save_torch(path, train.checkpoint(r, "ae", p, torch.device("cpu")))
     model, p2 = train.load_model(path)
     assert p2 == p
     x = torch.as_tensor(splits["test"].x[:8])
