@@ -1,7 +1,9 @@
-"""Atomic writes: a temp file in the destination folder, then ``os.replace``.
+"""Atomic writes: a temp file in the destination folder, then ``os.replace``; loads with one clear error.
 
-A crash or an error mid-write never leaves a partial file at an output path, and whatever was
-there before stays until the new file is complete.
+A crash, an error or Ctrl-C mid-write never leaves a partial file at an output path, and whatever was
+there before stays until the new file is complete. An output path that is a symlink stays a link: the
+file or folder it points to gets the new content. An output that cannot be written (read-only
+folder, full disk) is one ``OutputError`` naming the path and the cause.
 """
 
 from __future__ import annotations
@@ -9,9 +11,14 @@ from __future__ import annotations
 import contextlib
 import io
 import json
+import logging
 import os
+import pickle
+import re
 import shutil
+import stat
 import tempfile
+import uuid
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -19,42 +26,135 @@ from typing import Any
 import numpy as np
 import torch
 
+from aevae.errors import OS_FIXES, StudyError, describe_os_error
+
+log = logging.getLogger(__name__)
+
+
+class OutputError(StudyError):
+    """An output that cannot be written; whatever was at the path before is unchanged."""
+
 
 @contextlib.contextmanager
 def atomic_path(path: Path) -> Iterator[Path]:
     """Yield a temp path beside ``path``; on success it replaces ``path``, on error it is removed."""
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    os.close(fd)
-    tmp_path = Path(tmp)
-    tmp_path.chmod(0o644)  # mkstemp makes it private; the output is an ordinary file
+    target = _target(path, folder=False)
+    with _output_errors(path):
+        target.parent.mkdir(parents=True, exist_ok=True)
+        fd, name = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.", suffix=".tmp")
+        os.close(fd)
+    tmp = Path(name)
     try:
-        yield tmp_path
-        os.replace(tmp_path, path)
+        with _output_errors(path):
+            tmp.chmod(0o644)  # mkstemp makes it private; the output is an ordinary file
+        with _output_errors(path, written=tmp):
+            yield tmp
+        with _output_errors(path):
+            os.replace(tmp, target)
     finally:
-        tmp_path.unlink(missing_ok=True)
+        if tmp.exists():
+            _discard(tmp)
 
 
 @contextlib.contextmanager
 def atomic_dir(path: Path) -> Iterator[Path]:
-    """Yield a fresh temp folder beside ``path``; on success it replaces ``path`` whole."""
+    """Yield a fresh temp folder beside ``path``; on success it replaces ``path`` whole.
+
+    The swap is two renames, each atomic: the old folder aside under a unique name (so a leftover
+    of a killed run never blocks a later one), the new one in; if the second fails the old one is
+    put back. The old folder is deleted only after the new one is in place.
+    """
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp"))
-    tmp.chmod(0o755)  # mkdtemp makes it private; the output is an ordinary folder
+    target = _target(path, folder=True)
+    with _output_errors(path):
+        target.parent.mkdir(parents=True, exist_ok=True)
+        tmp = Path(tempfile.mkdtemp(dir=target.parent, prefix=f".{target.name}.", suffix=".tmp"))
     try:
-        yield tmp
-        if path.exists():
-            old = path.with_name(f".{path.name}.old")
-            shutil.rmtree(old, ignore_errors=True)
-            os.replace(path, old)
-            os.replace(tmp, path)
-            shutil.rmtree(old, ignore_errors=True)
-        else:
-            os.replace(tmp, path)
+        with _output_errors(path):
+            tmp.chmod(0o755)  # mkdtemp makes it private; the output is an ordinary folder
+        with _output_errors(path, written=tmp):
+            yield tmp
+        with _output_errors(path):
+            _swap_in(tmp, target, path)
     finally:
-        shutil.rmtree(tmp, ignore_errors=True)
+        if tmp.exists():
+            _discard(tmp)
+
+
+def _target(path: Path, folder: bool) -> Path:
+    """The real path to write: a symlink is followed, so the link stays and its target gets the content.
+
+    Outputs are linked elsewhere on purpose (a folder on a bigger disk); replacing the link by a real
+    file or folder would silently move the data. The exception is a link to a read-only file: that is
+    how DVC's cache protects the files it links out (``cache.type: symlink``), and writing through
+    the link would corrupt the cache, so such a link is replaced as ``dvc unprotect`` would.
+    """
+    if not path.is_symlink():
+        return path
+    try:
+        real = path.resolve(strict=False)
+    except (OSError, RuntimeError) as e:  # Python 3.11 raises RuntimeError for a symlink loop
+        raise OutputError(f"cannot write {path}: the symlink cannot be followed ({e}); fix or remove the link") from e
+    if not folder and real.is_file() and not real.stat().st_mode & (stat.S_IWUSR | stat.S_IWGRP | stat.S_IWOTH):
+        return path
+    return real
+
+
+def _swap_in(tmp: Path, target: Path, path: Path) -> None:
+    """Put folder ``tmp`` at ``target``, moving what was there aside and deleting it afterwards."""
+    if not target.exists():
+        os.replace(tmp, target)
+        return
+    old = target.with_name(f".{target.name}.{uuid.uuid4().hex[:12]}.old")
+    os.rename(target, old)
+    try:
+        os.replace(tmp, target)
+    except BaseException:  # Ctrl-C included: the previous version goes back before anything else
+        try:
+            os.rename(old, target)
+        except OSError as e:
+            raise OutputError(f"cannot write {path}; its previous version is at {old}: move it back ({e})") from e
+        raise
+    _discard(old)
+
+
+def _discard(p: Path) -> None:
+    """Delete a temp or set-aside file or folder; a failure is logged, never hidden and never fatal.
+
+    The output is already complete (or the write already failed with its own error), and the
+    unique name means a leftover blocks nothing; it only wastes disk, so the user is told where.
+    """
+    try:
+        if p.is_dir() and not p.is_symlink():
+            shutil.rmtree(p)
+        else:
+            p.unlink(missing_ok=True)
+    except OSError as e:
+        log.warning("could not delete %s (%s); delete it by hand", p, e.strerror or e)
+
+
+@contextlib.contextmanager
+def _output_errors(path: Path, written: Path | None = None) -> Iterator[None]:
+    """Turn an ``OSError`` into one ``OutputError`` line naming the output ``path`` and the cause.
+
+    With ``written`` (the temp file or folder the caller fills) only errors about writing it are
+    turned: the caller may also read inputs there, and a failed read is not a failed write. An error
+    with no file name counts when its errno is a full or read-only disk (``write`` names no file).
+    """
+    try:
+        yield
+    except OSError as e:
+        if written is not None and not _about(e, written):
+            raise
+        raise OutputError(describe_os_error(e, f"cannot write {path}")) from e
+
+
+def _about(e: OSError, written: Path) -> bool:
+    if e.filename is None:
+        return e.errno in OS_FIXES
+    name, root = os.path.abspath(e.filename), os.path.abspath(written)
+    return name == root or name.startswith(root + os.sep)
 
 
 def write_bytes(path: Path, data: bytes) -> None:
@@ -91,31 +191,83 @@ def save_torch(path: Path, obj: Any) -> None:
     write_bytes(path, torch_bytes(obj))
 
 
+def restore_hint(path: Path) -> str:
+    """The fix for a missing or damaged pipeline file: restore it, or rebuild only what changed.
+
+    Not ``dvc repro --force``: that re-runs every upstream stage, for a file the cache already has.
+    """
+    return f"`dvc checkout {path}` restores the cached version; `dvc repro` rebuilds what is missing or changed"
+
+
 def load_torch(path: Path) -> Any:
     """Load a checkpoint without executing anything in it (``weights_only=True``)."""
-    from aevae.errors import StudyError
-
     try:
         return torch.load(path, map_location="cpu", weights_only=True)
     except FileNotFoundError:
-        raise StudyError(f"{path}: missing; run `dvc repro` (or `dvc checkout` to restore it)") from None
+        raise StudyError(f"{path}: missing; {restore_hint(path)}") from None
     except Exception as e:  # torch raises RuntimeError, UnpicklingError, EOFError... for a bad file
+        unsafe = _pickled_code(e)
+        if unsafe:
+            raise StudyError(
+                f"{path}: refused for safety: it holds pickled code ({unsafe}) that loading would run, so it is "
+                f"not a checkpoint this study wrote (those hold only tensors and plain values); {restore_hint(path)}"
+            ) from None
         raise StudyError(
-            f"{path}: not a readable checkpoint ({type(e).__name__}: {(str(e).splitlines() or [''])[0][:200]}); "
-            "`dvc checkout` restores the cached version, `dvc repro --force` rebuilds it"
+            f"{path}: not a checkpoint this study wrote, or corrupt ({_torch_cause(e)}); {restore_hint(path)}"
         ) from None
+
+
+def _pickled_code(e: Exception) -> str | None:
+    """The code reference torch's safe unpickler refused (``posix.system``), or None for another failure.
+
+    torch's own message for it advises re-loading with ``weights_only=False``, i.e. running that
+    code; it is never shown.
+    """
+    if isinstance(e, pickle.UnpicklingError):
+        # "Unsupported global: GLOBAL io.open ..." or "unsupported GLOBAL posix.system whose module ..."
+        m = re.search(r"GLOBAL ([\w.]+)", str(e))
+        if m:
+            return m.group(1)
+    return None
+
+
+def _torch_cause(e: Exception) -> str:
+    """A short cause: torch's first sentence, without its advice to load the file unsafely."""
+    if isinstance(e, OSError):
+        return e.strerror or type(e).__name__
+    if isinstance(e, EOFError):
+        return "it ends early: empty or truncated"
+    lines = [line.strip() for line in str(e).splitlines()]
+    # torch wraps the unpickler's complaint in advice (weights_only=False, allowlists, docs): keep the complaint
+    facts = [line for line in lines if line and not re.search(r"weights_only|trust|documentation|allowlist", line)]
+    first = facts[0].removeprefix("WeightsUnpickler error:").split(". ")[0].strip().rstrip(".") if facts else ""
+    if isinstance(e, pickle.UnpicklingError):
+        return f"unreadable pickle data: {first or type(e).__name__}"
+    return first or type(e).__name__
 
 
 def load_npy(path: Path, mmap: bool = False) -> np.ndarray:
-    """``np.load`` (no pickles) with one clear error for a missing or corrupt file."""
-    from aevae.errors import StudyError
-
+    """``np.load`` (no pickles) with one clear error for a missing, corrupt or unsafe file."""
     try:
         return np.load(path, mmap_mode="r" if mmap else None, allow_pickle=False)
     except FileNotFoundError:
-        raise StudyError(f"{path}: missing; run `dvc repro` (or `dvc checkout` to restore it)") from None
+        raise StudyError(f"{path}: missing; {restore_hint(path)}") from None
     except (ValueError, EOFError, OSError) as e:
-        raise StudyError(
-            f"{path}: corrupt or truncated ({e}); `dvc checkout` restores the cached version, "
-            "`dvc repro --force` rebuilds it"
-        ) from None
+        raise StudyError(f"{path}: {_npy_cause(path, e)}; {restore_hint(path)}") from None
+
+
+def _npy_cause(path: Path, e: Exception) -> str:
+    """What is wrong with an array file, in words; numpy's advice to allow pickles is never shown."""
+    if isinstance(e, OSError):
+        return f"cannot be read ({e.strerror or type(e).__name__})"
+    if isinstance(e, EOFError):
+        return "corrupt or truncated (empty)"
+    with open(path, "rb") as f:
+        magic = f.read(6)
+    if magic[:1] == b"\x80":  # numpy's guess for any non-.npy file; true only for this pickle opcode
+        return "refused for safety: a pickle, which loading could make run code, not a .npy array"
+    if magic != b"\x93NUMPY":
+        return "corrupt or not a .npy file (no .npy header)"
+    if "object" in str(e).lower():  # "Object arrays cannot be loaded", "Python objects in dtype"
+        return "refused for safety: an array of pickled Python objects, not numbers"
+    return f"corrupt or truncated ({str(e).split('. ')[0].rstrip('.')})"
