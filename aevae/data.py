@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import gzip
 import hashlib
+import http.client
 import logging
 import struct
 import urllib.request
@@ -90,41 +91,84 @@ def verify(name: str, data: bytes) -> None:
 # ---------------------------------------------------------------- download
 
 
-def _fetch(source: str, name: str) -> bytes:
-    """Bytes of ``name`` (gzip or plain) from a URL base or a local folder."""
-    if "://" in source:
-        url = f"{source.rstrip('/')}/{name}.gz"
-        with urllib.request.urlopen(url, timeout=NET_TIMEOUT_S) as r:
-            return r.read()
-    folder = Path(source)
-    for candidate in (folder / f"{name}.gz", folder / name):
-        if candidate.is_file():
-            return candidate.read_bytes()
-    raise FileNotFoundError(f"neither {name}.gz nor {name} in {folder}")
+INSTALL = (
+    "install the real files (Debian/Ubuntu: `apt-get install dataset-fashion-mnist`), or put the four IDX files "
+    "(.gz or plain) in a folder and list it under data.local_dirs in params.yaml"
+)
+# Advice ranks, most specific first: a named local file to replace beats "connect to the internet".
+_DAMAGED_FILE, _UNREADABLE_FILE, _NO_FILE, _NO_FOLDER, _DAMAGED_DOWNLOAD, _OFFLINE, _NO_SOURCES = range(7)
+
+
+def _download(base: str, name: str) -> bytes:
+    with urllib.request.urlopen(f"{base.rstrip('/')}/{name}.gz", timeout=NET_TIMEOUT_S) as r:
+        return r.read()
 
 
 def fetch_verified(name: str, sources: list[str]) -> bytes:
-    """Decompressed, verified bytes of one file from the first source that has a good copy."""
-    tried = []
+    """Decompressed, verified bytes of one file from the first source that has a good copy.
+
+    The error lists every source tried, and its fix follows what was seen: a damaged local file is
+    named to be replaced, a missing folder is said to be missing, and the network is blamed only
+    when a mirror could not be reached.
+    """
+    tried: list[str] = []
+    fixes: list[tuple[int, str]] = []
     for source in sources:
+        if "://" in source:
+            try:
+                blob = _download(source, name)
+            except (OSError, ValueError, http.client.HTTPException) as e:  # URLError, timeouts, dropped connections
+                tried.append(f"{source}: unreachable ({e})")
+                fixes.append((_OFFLINE, f"connect to the internet (no mirror could be reached), or {INSTALL}"))
+                continue
+            if_damaged = (
+                _DAMAGED_DOWNLOAD,
+                f"{source} served a damaged copy: try again later or list another mirror under data.mirrors, "
+                f"or {INSTALL}",
+            )
+        else:
+            folder = Path(source)
+            if not folder.is_dir():
+                tried.append(f"{source}: no such folder")
+                fixes.append(
+                    (_NO_FOLDER, f"{source} does not exist: {INSTALL}, or correct the path in data.local_dirs")
+                )
+                continue
+            file = next((f for f in (folder / f"{name}.gz", folder / name) if f.is_file()), None)
+            if file is None:
+                tried.append(f"{source}: neither {name}.gz nor {name} in it")
+                fixes.append((_NO_FILE, f"{source} has no {name}: put the four IDX files (.gz or plain) there"))
+                continue
+            try:
+                blob = file.read_bytes()
+            except OSError as e:
+                tried.append(f"{source}: cannot read {file.name} ({e.strerror or e})")
+                fixes.append((_UNREADABLE_FILE, f"make {file} readable ({e.strerror or e})"))
+                continue
+            if_damaged = (
+                _DAMAGED_FILE,
+                f"replace {file}, which is damaged or not the real file: reinstall it (Debian/Ubuntu: "
+                "`apt-get install --reinstall dataset-fashion-mnist`), or put good copies of the four IDX files "
+                "(.gz or plain) in a folder listed under data.local_dirs in params.yaml",
+            )
         try:
-            data = _decompress(_fetch(source, name), name)
+            data = _decompress(blob, name)
             verify(name, data)
         except DataError as e:
             tried.append(f"{source}: {e}")
+            fixes.append(if_damaged)
             log.warning("%s from %s rejected: %s", name, source, e)
-            continue
-        except (OSError, ValueError) as e:  # URLError, timeouts and missing files are OSErrors
-            tried.append(f"{source}: unreachable ({e})")
             continue
         log.info("%s: verified from %s", name, source)
         return data
+    if not sources:
+        fixes.append((_NO_SOURCES, "list a mirror under data.mirrors or a folder under data.local_dirs in params.yaml"))
+    advice = list(dict.fromkeys(text for _, text in sorted(fixes, key=lambda f: f[0])))
     raise DataError(
         f"no good copy of {name} in any source. Tried:\n  "
         + "\n  ".join(tried or ["(no sources configured)"])
-        + "\nFix: connect to the internet, or install the real files locally "
-        "(Debian/Ubuntu: `apt-get install dataset-fashion-mnist`), or put the four IDX files "
-        "(.gz or plain) in a folder and list it under data.local_dirs in params.yaml."
+        + ("\nFix: " if len(advice) == 1 else "\nFix (one good source is enough):\n  - ")
+        + "\n  - ".join(advice)
     )
 
 
@@ -184,7 +228,7 @@ def write_prepared(out_dir: Path, splits: dict[str, Split]) -> None:
             np.save(tmp / f"{name}_y.npy", s.y)
 
 
-def load_split(name: str, prepared_dir: Path | None = None, mmap: bool = False) -> Split:
-    """One prepared split; ``mmap=True`` maps the file instead of reading it."""
-    d = Path(prepared_dir or paths.PREPARED)
+def load_split(name: str, mmap: bool = False) -> Split:
+    """One prepared split; ``mmap=True`` maps the images instead of reading them (the labels are small)."""
+    d = paths.PREPARED
     return Split(fileio.load_npy(d / f"{name}_x.npy", mmap=mmap), fileio.load_npy(d / f"{name}_y.npy"))

@@ -1,10 +1,13 @@
+import errno
 import gzip
 import hashlib
+import http.client
+from pathlib import Path
 
 import numpy as np
 import pytest
 
-from aevae import data
+from aevae import data, paths
 from aevae.data import DataError
 from tests.conftest import LOCAL, write_idx
 
@@ -91,6 +94,92 @@ def test_no_source_names_every_source_and_the_fix(tmp_path):
     assert "unreachable" in msg and "apt-get install dataset-fashion-mnist" in msg and "data.local_dirs" in msg
 
 
+LABELS = "t10k-labels-idx1-ubyte"
+OFFLINE = "http://127.0.0.1:9/fashion"  # the discard port: connection refused at once
+
+
+def _fix(sources) -> tuple[str, str]:
+    """The whole message and its advice part (from the ``Fix`` line on)."""
+    with pytest.raises(DataError) as e:
+        data.fetch_verified(LABELS, [str(s) for s in sources])
+    msg = str(e.value)
+    for s in sources:
+        assert str(s) in msg.split("\nFix")[0]  # every source tried is listed
+    return msg, msg[msg.index("\nFix") + 1 :]
+
+
+def test_damaged_local_file_is_named_to_be_replaced_not_blamed_on_the_network(tmp_path):
+    mirror = _mirror(tmp_path, lambda b: b[:100])
+    _, fix = _fix([mirror])
+    assert fix.startswith(f"Fix: replace {mirror / LABELS}.gz, which is damaged or not the real file")
+    assert "apt-get install --reinstall dataset-fashion-mnist" in fix and "data.local_dirs" in fix
+    assert "internet" not in fix and "\n" not in fix
+
+
+def test_only_network_unreachable_suggests_connecting_or_a_local_copy(tmp_path):
+    _, fix = _fix([OFFLINE])
+    assert fix.startswith("Fix: connect to the internet")
+    assert "apt-get install dataset-fashion-mnist" in fix and "data.local_dirs" in fix and "\n" not in fix
+
+
+def test_missing_local_folder_is_said_to_be_missing(tmp_path):
+    msg, fix = _fix([tmp_path / "nope"])
+    assert f"{tmp_path / 'nope'}: no such folder" in msg
+    assert fix.startswith(f"Fix: {tmp_path / 'nope'} does not exist: install the real files")
+    assert "internet" not in fix and "replace" not in fix
+
+
+def test_local_folder_without_the_file_says_so(tmp_path):
+    (tmp_path / "empty").mkdir()
+    msg, fix = _fix([tmp_path / "empty"])
+    assert f"neither {LABELS}.gz nor {LABELS} in it" in msg
+    assert fix.startswith(f"Fix: {tmp_path / 'empty'} has no {LABELS}: put the four IDX files")
+    assert "internet" not in fix
+
+
+def test_unreadable_local_file_says_to_make_it_readable(tmp_path, monkeypatch):
+    mirror = _mirror(tmp_path)
+
+    def denied(self):
+        raise PermissionError(errno.EACCES, "Permission denied", str(self))
+
+    monkeypatch.setattr(Path, "read_bytes", denied)  # root reads any file, so chmod cannot show this
+    msg, fix = _fix([mirror])
+    assert f"{mirror}: cannot read {LABELS}.gz (Permission denied)" in msg
+    assert fix == f"Fix: make {mirror / LABELS}.gz readable (Permission denied)"
+
+
+def test_several_faults_give_every_fix_most_specific_first(tmp_path):
+    mirror = _mirror(tmp_path, lambda b: b[:100])
+    _, fix = _fix([OFFLINE, tmp_path / "nope", mirror])
+    lines = fix.splitlines()
+    assert lines[0] == "Fix (one good source is enough):"
+    expected = (
+        f"  - replace {mirror / LABELS}.gz,",
+        f"  - {tmp_path / 'nope'} does not exist",
+        "  - connect to the internet",
+    )
+    assert len(lines) == 4 and all(line.startswith(e) for line, e in zip(lines[1:], expected, strict=True))
+
+
+def test_damaged_or_dropped_download_is_one_clear_error(tmp_path, monkeypatch):
+    monkeypatch.setattr(data, "_download", lambda base, name: b"<html>not found</html>")
+    msg, fix = _fix(["https://mirror.example"])
+    assert "not an IDX file" in msg and fix.startswith("Fix: https://mirror.example served a damaged copy")
+
+    def dropped(base, name):
+        raise http.client.IncompleteRead(b"partial")  # an HTTPException, not an OSError
+
+    monkeypatch.setattr(data, "_download", dropped)
+    msg, fix = _fix(["https://mirror.example"])
+    assert "https://mirror.example: unreachable (IncompleteRead" in msg and fix.startswith("Fix: connect")
+
+
+def test_no_sources_at_all_says_where_to_list_one():
+    _, fix = _fix([])
+    assert fix == "Fix: list a mirror under data.mirrors or a folder under data.local_dirs in params.yaml"
+
+
 def test_bad_source_falls_back_to_good_one(tmp_path):
     bad = _mirror(tmp_path, lambda b: b[:100])
     blob = data.fetch_verified("t10k-labels-idx1-ubyte", [str(bad), str(LOCAL)])
@@ -135,3 +224,20 @@ def test_subset_takes_first_images(raw_dir, splits):
     small = data.prepare(raw_dir, val_size=50, subset=300, seed=0)
     assert len(small["train"].x) + len(small["val"].x) == 300 and len(small["test"].x) == 300
     np.testing.assert_array_equal(small["test"].x, splits["test"].x[:300])
+
+
+def test_load_split_reads_what_write_prepared_wrote(tmp_path, monkeypatch):
+    x = np.arange(12, dtype=np.float32).reshape(3, 4) / 12
+    splits = {
+        "train": data.Split(x, np.arange(3)),
+        "val": data.Split(x[:1], np.arange(1)),
+        "test": data.Split(x, -np.arange(3)),
+    }
+    monkeypatch.setattr(paths, "PREPARED", tmp_path / "prepared")
+    data.write_prepared(paths.PREPARED, splits)
+    for name, s in splits.items():
+        for mmap in (False, True):
+            got = data.load_split(name, mmap=mmap)
+            assert isinstance(got.x, np.memmap) == mmap
+            np.testing.assert_array_equal(got.x, s.x)
+            np.testing.assert_array_equal(got.y, s.y)
