@@ -201,7 +201,8 @@ class Split:
 def prepare(raw_dir: Path, val_size: int, subset: int | None, seed: int) -> dict[str, Split]:
     """Normalize to [0, 1], flatten to 784, keep labels, carve a seeded validation split from train.
 
-    ``subset`` keeps the first N images of train and of test (before the split).
+    ``subset`` keeps the first N images of train and of test (before the split). The sizes are
+    validated once, with the params (``aevae.params``).
     """
     out = {}
     for split, prefix in (("train", "train"), ("test", "t10k")):
@@ -211,8 +212,6 @@ def prepare(raw_dir: Path, val_size: int, subset: int | None, seed: int) -> dict
             x, y = x[:subset], y[:subset]
         out[split] = Split((x.reshape(len(x), -1).astype(np.float32) / 255.0), y.astype(np.int64))
     train = out.pop("train")
-    if val_size >= len(train.x):
-        raise DataError(f"data.val_size: {val_size} leaves no training images out of {len(train.x)}")
     g = torch.Generator().manual_seed(seed)
     perm = torch.randperm(len(train.x), generator=g).numpy()
     val_idx, train_idx = np.sort(perm[:val_size]), np.sort(perm[val_size:])

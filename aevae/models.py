@@ -6,12 +6,17 @@ Inputs are flattened images ``x: [B, 784]`` in [0, 1]; decoders return Bernoulli
 
 from __future__ import annotations
 
+from dataclasses import asdict, dataclass
+
 import torch
 from torch import nn
 
 from aevae.params import Params
 
 SIDE, PIXELS = 28, 784
+# The study's models: the AE and the VAE at ``latent_dim`` (the matched comparison), and the source
+# report's VAE with its own small latent (``vae_2d.latent_dim``), drawn directly.
+NAMES = ("ae", "vae", "vae_2d")
 
 
 def _mlp(sizes: list[int]) -> nn.Sequential:
@@ -23,48 +28,48 @@ def _mlp(sizes: list[int]) -> nn.Sequential:
     return nn.Sequential(*layers)
 
 
-def encoder(arch: str, hidden: tuple[int, ...], channels: tuple[int, ...], out: int) -> nn.Module:
-    """``[B, 784] -> [B, out]``."""
+def encoder(arch: str, layers: tuple[int, ...], out: int) -> nn.Module:
+    """``[B, 784] -> [B, out]``; ``layers``: hidden units (dense) or channels (conv)."""
     if arch == "dense":
-        return _mlp([PIXELS, *hidden, out])
-    layers: list[nn.Module] = [nn.Unflatten(1, (1, SIDE, SIDE))]
+        return _mlp([PIXELS, *layers, out])
+    mods: list[nn.Module] = [nn.Unflatten(1, (1, SIDE, SIDE))]
     c_in = 1
-    for c in channels:  # each conv halves the side: 28 -> 14 -> 7
-        layers += [nn.Conv2d(c_in, c, 4, stride=2, padding=1), nn.ReLU()]
+    for c in layers:  # each conv halves the side: 28 -> 14 -> 7
+        mods += [nn.Conv2d(c_in, c, 4, stride=2, padding=1), nn.ReLU()]
         c_in = c
-    side = SIDE >> len(channels)
-    layers += [nn.Flatten(), nn.Linear(c_in * side * side, out)]
-    return nn.Sequential(*layers)
+    side = SIDE >> len(layers)
+    mods += [nn.Flatten(), nn.Linear(c_in * side * side, out)]
+    return nn.Sequential(*mods)
 
 
-def decoder(arch: str, hidden: tuple[int, ...], channels: tuple[int, ...], latent: int) -> nn.Module:
+def decoder(arch: str, layers: tuple[int, ...], latent: int) -> nn.Module:
     """``[B, latent] -> [B, 784]`` logits; the mirror of ``encoder``."""
     if arch == "dense":
-        return _mlp([latent, *reversed(hidden), PIXELS])
-    side = SIDE >> len(channels)
-    rev = list(reversed(channels))
-    layers: list[nn.Module] = [
+        return _mlp([latent, *reversed(layers), PIXELS])
+    side = SIDE >> len(layers)
+    rev = list(reversed(layers))
+    mods: list[nn.Module] = [
         nn.Linear(latent, rev[0] * side * side),
         nn.ReLU(),
         nn.Unflatten(1, (rev[0], side, side)),
     ]
     for i, c in enumerate(rev):
         c_out = rev[i + 1] if i + 1 < len(rev) else 1
-        layers.append(nn.ConvTranspose2d(c, c_out, 4, stride=2, padding=1))
+        mods.append(nn.ConvTranspose2d(c, c_out, 4, stride=2, padding=1))
         if c_out != 1:
-            layers.append(nn.ReLU())
-    layers.append(nn.Flatten())
-    return nn.Sequential(*layers)
+            mods.append(nn.ReLU())
+    mods.append(nn.Flatten())
+    return nn.Sequential(*mods)
 
 
 class AE(nn.Module):
     kind = "ae"
 
-    def __init__(self, arch: str, latent: int, hidden=(512, 256), channels=(32, 64)):
+    def __init__(self, arch: str, latent: int, layers: tuple[int, ...] = (512, 256)):
         super().__init__()
         self.latent = latent
-        self.encoder = encoder(arch, hidden, channels, latent)
-        self.decoder = decoder(arch, hidden, channels, latent)
+        self.encoder = encoder(arch, layers, latent)
+        self.decoder = decoder(arch, layers, latent)
 
     def embed(self, x: torch.Tensor) -> torch.Tensor:
         """The deterministic code of ``x``: ``[B, latent]``."""
@@ -78,11 +83,11 @@ class AE(nn.Module):
 class VAE(nn.Module):
     kind = "vae"
 
-    def __init__(self, arch: str, latent: int, hidden=(512, 256), channels=(32, 64)):
+    def __init__(self, arch: str, latent: int, layers: tuple[int, ...] = (512, 256)):
         super().__init__()
         self.latent = latent
-        self.encoder = encoder(arch, hidden, channels, 2 * latent)  # mean and log-variance
-        self.decoder = decoder(arch, hidden, channels, latent)
+        self.encoder = encoder(arch, layers, 2 * latent)  # mean and log-variance
+        self.decoder = decoder(arch, layers, latent)
 
     def posterior(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """``q(z|x)``: mean and log-variance, each ``[B, latent]``."""
@@ -99,8 +104,45 @@ class VAE(nn.Module):
         return {"logits": self.decoder(z), "z": z, "mu": mu, "logvar": logvar}
 
 
-MODELS = {"ae": AE, "vae": VAE}
+KINDS = {"ae": AE, "vae": VAE}
 
 
-def build(kind: str, p: Params) -> AE | VAE:
-    return MODELS[kind](p.model.arch, p.latent_dim, p.model.hidden, p.model.channels)
+@dataclass(frozen=True)
+class Spec:
+    """Everything that fixes a model's shape: what its checkpoint stores to rebuild it."""
+
+    name: str  # one of NAMES
+    kind: str  # "ae" or "vae"
+    arch: str  # "dense" or "conv"
+    latent: int
+    layers: tuple[int, ...]
+
+    def as_dict(self) -> dict:
+        return {**asdict(self), "layers": list(self.layers)}
+
+    @property
+    def label(self) -> str:
+        return f"{self.kind.upper()} ({self.arch}, latent {self.latent})"
+
+
+def spec(name: str, p: Params) -> Spec:
+    """The shape of study model ``name`` under params ``p``."""
+    if name not in NAMES:
+        raise ValueError(f"unknown model {name!r}; the study's models: {', '.join(NAMES)}")
+    kind = "ae" if name == "ae" else "vae"
+    latent = p.vae_2d.latent_dim if name == "vae_2d" else p.latent_dim
+    return Spec(name, kind, p.model.arch, latent, p.model.layers)
+
+
+def build(s: Spec) -> AE | VAE:
+    return KINDS[s.kind](s.arch, s.latent, tuple(s.layers))
+
+
+def run_from_argv(argv: list[str], p: Params, stage: str) -> tuple[Spec, int]:
+    """``<model> <replicate>`` from a stage's command line, checked against the params."""
+    from aevae.errors import StudyError
+
+    usage = f"usage: python -m stages.{stage} {{{','.join(NAMES)}}} <replicate, one of {list(p.replicates)}>"
+    if len(argv) != 2 or argv[0] not in NAMES or not argv[1].isdigit() or int(argv[1]) not in p.replicates:
+        raise StudyError(f"{usage}; got {' '.join(argv) or 'no arguments'}")
+    return spec(argv[0], p), int(argv[1])

@@ -7,6 +7,7 @@ the key, the value and what is allowed.
 from __future__ import annotations
 
 import dataclasses
+import re
 import types
 import typing
 from dataclasses import dataclass, field
@@ -19,6 +20,11 @@ from aevae import paths
 from aevae.errors import StudyError
 
 N_TRAIN, N_TEST = 60_000, 10_000
+# What the metrics need: a kNN classifier (k = 10) and a linear probe need training codes of several
+# classes; FID, precision/recall (k = 3) and their bootstrap need a sample. Below these the numbers
+# mean nothing (FID from 2 images read 511), so validation refuses them.
+MIN_TRAIN = 50
+MIN_FID = 50
 
 
 class ParamsError(StudyError):
@@ -38,10 +44,28 @@ class DataParams:
 
 
 @dataclass(frozen=True)
-class ModelParams:
-    arch: Literal["dense", "conv"] = "dense"
+class DenseParams:
     hidden: tuple[int, ...] = field(default=(512, 256), metadata=_rng(1, 8192))
+
+
+@dataclass(frozen=True)
+class ConvParams:
     channels: tuple[int, ...] = field(default=(32, 64), metadata=_rng(1, 1024))
+
+
+@dataclass(frozen=True)
+class ModelParams:
+    """Each architecture's knobs live under its own key, so a stage declares only the chosen one's
+    (``model.${model.arch}`` in dvc.yaml): changing ``model.conv`` never re-trains a dense model."""
+
+    arch: Literal["dense", "conv"] = "dense"
+    dense: DenseParams = DenseParams()
+    conv: ConvParams = ConvParams()
+
+    @property
+    def layers(self) -> tuple[int, ...]:
+        """The chosen architecture's layer sizes (dense: hidden units; conv: channels)."""
+        return self.dense.hidden if self.arch == "dense" else self.conv.channels
 
 
 @dataclass(frozen=True)
@@ -57,19 +81,27 @@ class VAEParams:
 
 
 @dataclass(frozen=True)
+class VAE2dParams:
+    latent_dim: int = field(default=2, metadata=_rng(1, 784))
+
+
+@dataclass(frozen=True)
 class EvaluateParams:
-    fid_samples: int = field(default=10_000, metadata=_rng(2, N_TEST))
+    fid_samples: int = field(default=5000, metadata=_rng(MIN_FID, N_TEST))
+    fid_bootstrap: int = field(default=20, metadata=_rng(2, 1000))
     iw_samples: int = field(default=1000, metadata=_rng(1, 100_000))
 
 
 @dataclass(frozen=True)
 class Params:
-    seed: int = field(default=0, metadata=_rng(0, 2**32 - 1))
+    seed: int = field(default=0, metadata=_rng(0, 2**31))
+    replicates: tuple[int, ...] = field(default=(0, 1, 2), metadata=_rng(0, 1000))
     latent_dim: int = field(default=32, metadata=_rng(1, 784))
     data: DataParams = DataParams()
     model: ModelParams = ModelParams()
     train: TrainParams = TrainParams()
     vae: VAEParams = VAEParams()
+    vae_2d: VAE2dParams = VAE2dParams()
     evaluate: EvaluateParams = EvaluateParams()
 
     def as_dict(self) -> dict[str, Any]:
@@ -100,10 +132,7 @@ def _check_scalar(key: str, value: Any, typ: Any, meta: dict) -> Any:
             raise ParamsError(f"{key}: expected an integer, got {_describe(value)}")
     elif typ is float:
         if isinstance(value, bool) or not isinstance(value, int | float):
-            raise ParamsError(
-                f"{key}: expected a number, got {_describe(value)}"
-                + (" (YAML reads 1e-3 as text: write 0.001 or 1.0e-3)" if isinstance(value, str) else "")
-            )
+            raise ParamsError(f"{key}: expected a number, got {_describe(value)}")
         value = float(value)
         if value != value or value in (float("inf"), float("-inf")):
             raise ParamsError(f"{key}: expected a finite number, got {value!r}")
@@ -165,10 +194,21 @@ def _build(cls: type, raw: Any, prefix: str = "") -> Any:
 
 def _check_cross(p: Params) -> None:
     n_train = p.n_train_total
-    if p.data.val_size >= n_train:
+    if n_train <= MIN_TRAIN:
         raise ParamsError(
-            f"data.val_size: {p.data.val_size} leaves no training images out of {n_train}; "
-            f"allowed: < {n_train} (raise data.subset or lower data.val_size)"
+            f"data.subset: {p.data.subset} images cannot hold a validation split and the {MIN_TRAIN} training "
+            f"images the latent classifiers need; allowed: > {MIN_TRAIN} (or null for all)"
+        )
+    if n_train - p.data.val_size < MIN_TRAIN:
+        raise ParamsError(
+            f"data.val_size: {p.data.val_size} leaves {max(n_train - p.data.val_size, 0)} training images "
+            f"out of {n_train}; the latent classifiers need at least {MIN_TRAIN}: "
+            f"allowed: <= {n_train - MIN_TRAIN} (raise data.subset or lower data.val_size)"
+        )
+    if len(set(p.replicates)) != len(p.replicates) or 0 not in p.replicates:
+        raise ParamsError(
+            f"replicates: {list(p.replicates)} must be distinct and include 0 (replicate 0 is the primary run, "
+            "the one FID and the figures use); e.g. [0, 1, 2]"
         )
     if p.evaluate.fid_samples > p.n_test:
         raise ParamsError(
@@ -178,9 +218,33 @@ def _check_cross(p: Params) -> None:
 
 
 def from_dict(raw: Any) -> Params:
+    """Validate a (possibly partial) mapping; missing keys take the defaults (tests build profiles so)."""
     p = _build(Params, raw)
     _check_cross(p)
     return p
+
+
+def _missing(cls: type, raw: Any, prefix: str = "") -> list[str]:
+    """Keys of ``cls`` absent from ``raw`` (DVC needs every key a stage declares in the file itself)."""
+    out = []
+    for f in dataclasses.fields(cls):
+        key = prefix + f.name
+        if not isinstance(raw, dict) or f.name not in raw:
+            out.append(key)
+        elif dataclasses.is_dataclass(typing.get_type_hints(cls)[f.name]):
+            out += _missing(typing.get_type_hints(cls)[f.name], raw[f.name], key + ".")
+    return out
+
+
+class _Yaml12Loader(yaml.SafeLoader):
+    """``safe_load`` that reads floats as YAML 1.2 does (and so DVC): ``1e-4`` is a number, not text."""
+
+
+_Yaml12Loader.add_implicit_resolver(
+    "tag:yaml.org,2002:float",
+    re.compile(r"^[-+]?(?:[0-9][0-9_]*(?:\.[0-9_]*)?|\.[0-9_]+)[eE][-+]?[0-9]+$"),
+    list("-+0123456789."),
+)
 
 
 def load(path: Path | None = None) -> Params:
@@ -188,9 +252,18 @@ def load(path: Path | None = None) -> Params:
     path = Path(path or paths.PARAMS)
     try:
         with open(path) as f:
-            raw = yaml.safe_load(f)
+            raw = yaml.load(f, Loader=_Yaml12Loader)  # a SafeLoader: nothing in it is executed
     except FileNotFoundError:
         raise ParamsError(f"{path}: not found; the study's parameters live in params.yaml at the repo root") from None
     except yaml.YAMLError as e:
         raise ParamsError(f"{path}: not valid YAML: {e}") from None
-    return from_dict(raw)
+    if raw is None:
+        raise ParamsError(f"{path}: empty; restore it with `git checkout -- {path.name}`")
+    p = from_dict(raw)
+    missing = _missing(Params, raw)
+    if missing:
+        raise ParamsError(
+            f"{missing[0]}: missing from {path.name} ({len(missing)} keys missing); every key must be there, "
+            f"because DVC reads them from the file: restore it with `git checkout -- {path.name}`"
+        )
+    return p

@@ -28,23 +28,29 @@ FID_WEIGHTS = ROOT / _P["fid_weights"]
 FID_REFERENCE = ROOT / _P["fid_reference"]
 MODELS = ROOT / _P["models"]
 EVAL = ROOT / _P["eval"]
-METRICS = ROOT / _P["metrics"]
+RUNS = ROOT / _P["runs"]
+STUDY = ROOT / _P["study"]
 PLOTS = ROOT / _P["plots"]
 CURVES = ROOT / _P["curves"]
 REPORT = ROOT / _P["report"]
 
 
-def checkpoint(model: str) -> Path:
-    return MODELS / f"{model}.pt"
+def run_id(model: str, replicate: int) -> str:
+    """``<model>-<replicate>``: the name of one training run in every output path."""
+    return f"{model}-{replicate}"
 
 
-def curves(model: str) -> Path:
-    return CURVES / f"{model}.csv"
+def checkpoint(model: str, replicate: int) -> Path:
+    return MODELS / f"{run_id(model, replicate)}.pt"
 
 
-def eval_dir(model: str) -> Path:
-    return EVAL / model
+def curves(model: str, replicate: int) -> Path:
+    return CURVES / f"{run_id(model, replicate)}.csv"
 
 
-def metrics(model: str) -> Path:
-    return METRICS / f"{model}.json"
+def eval_dir(model: str, replicate: int) -> Path:
+    return EVAL / run_id(model, replicate)
+
+
+def metrics(model: str, replicate: int) -> Path:
+    return RUNS / f"{run_id(model, replicate)}.json"

@@ -1,4 +1,4 @@
-"""Training loop shared by train_ae and train_vae.
+"""Training loop shared by every model of the study (stage ``train_<model>@<replicate>``).
 
 The whole split lives in memory as one tensor; a batch is an index into it (no per-sample
 Python work, no DataLoader). The kept checkpoint is the epoch with the lowest validation loss.
@@ -16,6 +16,7 @@ import torch
 
 from aevae import losses, models
 from aevae.errors import StudyError
+from aevae.models import Spec
 from aevae.params import Params
 from aevae.runtime import progress, seed_everything
 
@@ -32,6 +33,11 @@ class TrainResult:
     model: torch.nn.Module
     curves: list[dict[str, float]]  # one row per epoch: epoch, train_<term>, val_<term>
     best_epoch: int
+
+
+def run_seed(p: Params, replicate: int) -> int:
+    """The training seed of replicate ``replicate``: ``seed + replicate``."""
+    return p.seed + replicate
 
 
 def _batches(n: int, batch_size: int, generator: torch.Generator | None = None):
@@ -51,31 +57,40 @@ def evaluate_loss(model, loss_fn, x: torch.Tensor) -> dict[str, float]:
     return {k: v / len(x) for k, v in sums.items()}
 
 
-def train(kind: str, p: Params, x_train: np.ndarray, x_val: np.ndarray, device: torch.device) -> TrainResult:
-    """Train ``kind`` ("ae" or "vae") with Adam; return the best-on-validation model and its curves."""
-    g = seed_everything(p.seed)
-    model = models.build(kind, p).to(device)
-    loss_fn = losses.loss_fn(kind, p.vae.beta)
+def _diverged(spec: Spec, p: Params, what: str) -> DivergedError:
+    knobs = f"train.lr={p.train.lr}, train.batch_size={p.train.batch_size}"
+    if spec.kind == "vae":
+        knobs += f", vae.beta={p.vae.beta}"
+    return DivergedError(
+        f"train_{spec.name}: {what} ({knobs}). Try a lower train.lr (e.g. a tenth of it); no checkpoint was written."
+    )
+
+
+def train(
+    spec: Spec, p: Params, x_train: np.ndarray, x_val: np.ndarray, device: torch.device, replicate: int = 0
+) -> TrainResult:
+    """Train model ``spec`` with Adam; return the best-on-validation model (on the CPU) and its curves."""
+    g = seed_everything(run_seed(p, replicate))
+    model = models.build(spec).to(device)
+    loss_fn = losses.loss_fn(spec.kind, p.vae.beta)
     opt = torch.optim.Adam(model.parameters(), lr=p.train.lr, fused=True)  # one kernel per step, not ~10
     xt = torch.as_tensor(np.asarray(x_train), device=device)
     xv = torch.as_tensor(np.asarray(x_val), device=device)
 
+    # finite divergence (lr=10 once kept an AE with a validation loss of 1e17 silently): the kept model
+    # must beat the untrained one; a short run that learns a little still passes
+    untrained = evaluate_loss(model, loss_fn, xv)["loss"]
     curves, best, best_state, best_epoch = [], math.inf, None, 0
     for epoch in range(1, p.train.epochs + 1):
         model.train()
         sums: dict[str, torch.Tensor] = {}
-        bar = progress(_batches(len(xt), p.train.batch_size, g), desc=f"{kind} epoch {epoch}/{p.train.epochs}")
+        bar = progress(_batches(len(xt), p.train.batch_size, g), desc=f"{spec.name} epoch {epoch}/{p.train.epochs}")
         for step, idx in enumerate(bar, 1):
             xb = xt[idx.to(device)]
             terms = loss_fn(model(xb), xb)
             loss = terms["loss"]
             if not torch.isfinite(loss):
-                raise DivergedError(
-                    f"train_{kind}: the loss became {loss.item()} at epoch {epoch}, step {step} "
-                    f"(train.lr={p.train.lr}, train.batch_size={p.train.batch_size}"
-                    + (f", vae.beta={p.vae.beta}" if kind == "vae" else "")
-                    + "). Try a lower train.lr (e.g. a tenth of it); no checkpoint was written."
-                )
+                raise _diverged(spec, p, f"the loss became {loss.item()} at epoch {epoch}, step {step}")
             opt.zero_grad(set_to_none=True)
             loss.backward()
             opt.step()
@@ -87,54 +102,71 @@ def train(kind: str, p: Params, x_train: np.ndarray, x_val: np.ndarray, device: 
         val = evaluate_loss(model, loss_fn, xv)
         row.update({f"val_{k}": v for k, v in val.items()})
         if not math.isfinite(val["loss"]):
-            raise DivergedError(
-                f"train_{kind}: the validation loss became {val['loss']} at epoch {epoch}. "
-                f"Try a lower train.lr (now {p.train.lr}); no checkpoint was written."
-            )
+            raise _diverged(spec, p, f"the validation loss became {val['loss']} at epoch {epoch}")
         curves.append(row)
-        log.info("%s epoch %d: %s", kind, epoch, ", ".join(f"{k}={v:.3f}" for k, v in row.items() if k != "epoch"))
+        log.info("%s epoch %d: %s", spec.name, epoch, ", ".join(f"{k}={v:.3f}" for k, v in row.items() if k != "epoch"))
         if val["loss"] < best:
             best, best_epoch = val["loss"], epoch
             best_state = copy.deepcopy(model.state_dict())
+    if not best < untrained:
+        raise _diverged(
+            spec, p, f"the best validation loss {best:.4g} is not below the untrained model's {untrained:.4g}"
+        )
     model.load_state_dict(best_state)
     return TrainResult(model.cpu().eval(), curves, best_epoch)
 
 
-def checkpoint(result: TrainResult, kind: str, p: Params, device: torch.device) -> dict:
-    """What a checkpoint holds: weights, the params it was trained with, and how."""
+def declared(spec: Spec, p: Params, replicate: int) -> dict:
+    """The params a ``train_<model>`` stage declares in dvc.yaml, and nothing else: what its checkpoint
+    records, so two builds with the same declared inputs give the same bytes."""
+    out = {"spec": spec.as_dict(), "seed": run_seed(p, replicate), "replicate": replicate,
+           "train": {"epochs": p.train.epochs, "batch_size": p.train.batch_size, "lr": p.train.lr}}  # fmt: skip
+    if spec.kind == "vae":
+        out["vae"] = {"beta": p.vae.beta}
+    return out
+
+
+def checkpoint(result: TrainResult, spec: Spec, p: Params, replicate: int, device: torch.device) -> dict:
+    """What a checkpoint holds: weights, the declared params it was trained with, and how."""
     return {
         "state_dict": result.model.state_dict(),
-        "params": p.as_dict(),
-        "meta": {"kind": kind, "best_epoch": result.best_epoch, "device": device.type, "torch": str(torch.__version__)},
+        "params": declared(spec, p, replicate),
+        "meta": {"best_epoch": result.best_epoch, "device": device.type, "torch": str(torch.__version__)},
     }
 
 
-def load_model(path) -> tuple[torch.nn.Module, Params]:
-    """Rebuild a trained model from its checkpoint (loaded with ``weights_only=True``)."""
-    from aevae import fileio, params
+def load_model(path, expect: Spec | None = None) -> tuple[torch.nn.Module, dict]:
+    """Rebuild a trained model from its checkpoint (loaded with ``weights_only=True``).
+
+    ``expect``: the model the caller needs; a checkpoint of another model, a foreign torch file or
+    weights that do not fit their spec get one clear error before any work is done.
+    """
+    from aevae import fileio
 
     ckpt = fileio.load_torch(path)
-    p = params.from_dict(ckpt["params"])
-    model = models.build(ckpt["meta"]["kind"], p)
-    model.load_state_dict(ckpt["state_dict"])
-    return model.eval(), p
+    fix = "`dvc checkout` restores the cached version; `dvc repro` rebuilds what is missing or changed"
+    try:
+        s = ckpt["params"]["spec"]
+        spec = Spec(s["name"], s["kind"], s["arch"], int(s["latent"]), tuple(int(v) for v in s["layers"]))
+        state = ckpt["state_dict"]
+    except (KeyError, TypeError, ValueError):
+        raise StudyError(f"{path}: a torch file, but not a checkpoint of this study (no model spec); {fix}") from None
+    if expect is not None and spec != expect:
+        raise StudyError(
+            f"{path}: holds {spec.label} '{spec.name}', but the current params need {expect.label} '{expect.name}'; "
+            f"{fix}"
+        )
+    model = models.build(spec)
+    try:
+        model.load_state_dict(state)
+    except (RuntimeError, TypeError) as e:
+        raise StudyError(
+            f"{path}: its weights do not fit its own spec ({str(e).splitlines()[0][:120]}); {fix}"
+        ) from None
+    return model.eval(), ckpt["params"]
 
 
 def curves_csv(curves: list[dict[str, float]]) -> str:
     cols = list(curves[0])
     lines = [",".join(cols)] + [",".join(repr(row[c]) for c in cols) for row in curves]
     return "\n".join(lines) + "\n"
-
-
-def main(kind: str) -> None:
-    """Stage train_<kind>: read params and prepared data, train, write checkpoint and curves."""
-    from aevae import data, fileio, params, paths
-    from aevae.runtime import device as pick_device
-
-    p = params.load()
-    dev = pick_device()
-    log.info("training %s (%s, latent %d) on %s", kind, p.model.arch, p.latent_dim, dev)
-    result = train(kind, p, data.load_split("train").x, data.load_split("val").x, dev)
-    fileio.save_torch(paths.checkpoint(kind), checkpoint(result, kind, p, dev))
-    fileio.write_text(paths.curves(kind), curves_csv(result.curves))
-    log.info("%s: kept epoch %d (lowest validation loss)", kind, result.best_epoch)

@@ -7,32 +7,38 @@ from aevae.params import ParamsError
 
 def test_defaults_file_loads_and_matches_design_names():
     p = params.load()
-    assert p.model.arch == "dense" and p.latent_dim == 32 and p.evaluate.fid_samples == 10_000
-    assert set(p.as_dict()) == {"seed", "latent_dim", "data", "model", "train", "vae", "evaluate"}
+    assert p.model.arch == "dense" and p.latent_dim == 32 and p.vae_2d.latent_dim == 2
+    assert set(p.as_dict()) == {"seed", "replicates", "latent_dim", "data", "model", "train", "vae", "vae_2d",
+                                "evaluate"}  # fmt: skip
 
 
 @pytest.mark.parametrize(
     ("raw", "message"),
     [
-        ({"latnt_dim": 4}, "latnt_dim: unknown key; allowed under the top level: seed, latent_dim"),
+        ({"latnt_dim": 4}, "latnt_dim: unknown key; allowed under the top level: seed, replicates, latent_dim"),
         ({"train": {"epoch": 3}}, "train.epoch: unknown key; allowed under train: epochs, batch_size, lr"),
         ({"latent_dim": "16"}, "latent_dim: expected an integer, got '16' (str)"),
         ({"latent_dim": 2.5}, "latent_dim: expected an integer, got 2.5 (float)"),
         ({"train": {"epochs": True}}, "train.epochs: expected an integer, got True (bool)"),
         ({"latent_dim": 0}, "latent_dim: 0 is out of range; allowed: >= 1 and <= 784"),
         ({"train": {"lr": 0}}, "train.lr: 0.0 is out of range; allowed: > 0 and <= 10"),
-        ({"train": {"lr": "1e-3"}}, "train.lr: expected a number, got '1e-3' (str) (YAML reads 1e-3 as text"),
+        ({"train": {"lr": "fast"}}, "train.lr: expected a number, got 'fast' (str)"),
         ({"train": {"lr": float("nan")}}, "train.lr: expected a finite number, got nan"),
         ({"vae": {"beta": -1}}, "vae.beta: -1.0 is out of range; allowed: >= 0"),
         ({"model": {"arch": "resnet"}}, "model.arch: unknown choice 'resnet'; allowed: 'dense', 'conv'"),
-        ({"model": {"hidden": [512, 0]}}, "model.hidden[1]: 0 is out of range"),
-        ({"model": {"hidden": 512}}, "model.hidden: expected a list, got 512 (int)"),
+        ({"model": {"hidden": [512]}}, "model.hidden: unknown key; allowed under model: arch, dense, conv"),
+        ({"model": {"conv": {"channels": 64}}}, "model.conv.channels: expected a list, got 64 (int)"),
         ({"train": None, "seed": None}, "seed: a value is required, got null"),
         ({"data": [1]}, "data: expected a mapping, got [1] (list)"),
         ({"data": {"subset": 0}}, "data.subset: 0 is out of range; allowed: >= 1"),
-        ({"data": {"subset": 300, "val_size": 300}}, "data.val_size: 300 leaves no training images out of 300"),
-        ({"evaluate": {"fid_samples": 1}}, "evaluate.fid_samples: 1 is out of range; allowed: >= 2"),
-        ({"data": {"subset": 500, "val_size": 100}}, "evaluate.fid_samples: 10000 is more than the 500 test images"),
+        ({"data": {"subset": 300, "val_size": 300}}, "data.val_size: 300 leaves 0 training images out of 300"),
+        ({"data": {"subset": 10, "val_size": 5}}, "data.subset: 10 images cannot hold a validation split"),
+        ({"evaluate": {"fid_samples": 2}}, "evaluate.fid_samples: 2 is out of range; allowed: >= 50"),
+        ({"data": {"subset": 300, "val_size": 260}}, "leaves 40 training images out of 300; the latent classifiers"),
+        ({"replicates": [1, 2]}, "replicates: [1, 2] must be distinct and include 0"),
+        ({"replicates": [0, 0]}, "replicates: [0, 0] must be distinct"),
+        ({"model": {"dense": {"hidden": [512, 0]}}}, "model.dense.hidden[1]: 0 is out of range"),
+        ({"data": {"subset": 500, "val_size": 100}}, "evaluate.fid_samples: 5000 is more than the 500 test images"),
         ({"data": {"mirrors": [""]}}, "data.mirrors[0]: expected a non-empty string"),
     ],
 )
@@ -76,3 +82,31 @@ def test_small_profile_and_int_for_float(tmp_path):
     assert (p.n_train_total, p.n_test) == (300, 300)
     with pytest.raises(AttributeError):
         p.seed = 3  # frozen
+
+
+def test_yaml_1_2_floats_as_dvc_reads_them(tmp_path):
+    # PyYAML alone (YAML 1.1) reads 1e-4 as the string '1e-4'; DVC (YAML 1.2) reads a number
+    f = tmp_path / "params.yaml"
+    f.write_text(open(params.paths.PARAMS).read().replace("lr: 0.001", "lr: 1e-4"))
+    assert params.load(f).train.lr == 1e-4
+    f.write_text(open(params.paths.PARAMS).read().replace("lr: 0.001", "lr: 2E+1"))
+    with pytest.raises(ParamsError, match=r"train.lr: 20.0 is out of range"):
+        params.load(f)
+
+
+@pytest.mark.parametrize("text", ["", "# nothing but a comment\n"])
+def test_empty_params_file_is_refused(tmp_path, text):
+    f = tmp_path / "params.yaml"
+    f.write_text(text)
+    with pytest.raises(ParamsError, match="empty; restore it with `git checkout -- params.yaml`"):
+        params.load(f)
+
+
+def test_every_key_must_be_in_the_file(tmp_path):
+    # DVC reads the declared keys from the file itself: a default filled in here would not exist for DVC
+    raw = yaml.safe_load(open(params.paths.PARAMS))
+    del raw["vae_2d"]["latent_dim"]
+    f = tmp_path / "params.yaml"
+    f.write_text(yaml.safe_dump(raw))
+    with pytest.raises(ParamsError, match=r"^vae_2d.latent_dim: missing from params.yaml \(1 keys missing\)"):
+        params.load(f)

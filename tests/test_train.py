@@ -3,6 +3,9 @@ import pytest
 import torch
 
 from aevae import fileio, models, params, train
+from aevae.errors import StudyError
+
+CPU = torch.device("cpu")
 
 
 def small(**overrides) -> params.Params:
@@ -14,66 +17,118 @@ def small(**overrides) -> params.Params:
 
 
 @pytest.mark.parametrize("arch", ["dense", "conv"])
-@pytest.mark.parametrize("kind", ["ae", "vae"])
-def test_shapes(kind, arch):
+@pytest.mark.parametrize("name", models.NAMES)
+def test_shapes(name, arch):
     p = small(model={"arch": arch})
-    m = models.build(kind, p)
+    s = models.spec(name, p)
+    m = models.build(s)
+    d = 2 if name == "vae_2d" else 4
     out = m(torch.rand(5, 784))
-    assert out["logits"].shape == (5, 784) and out["z"].shape == (5, 4)
-    assert m.embed(torch.rand(5, 784)).shape == (5, 4)
-    if kind == "vae":
-        assert out["mu"].shape == out["logvar"].shape == (5, 4)
+    assert out["logits"].shape == (5, 784) and out["z"].shape == (5, d)
+    assert m.embed(torch.rand(5, 784)).shape == (5, d)
+    if s.kind == "vae":
+        assert out["mu"].shape == out["logvar"].shape == (5, d)
 
 
-@pytest.mark.parametrize("kind", ["ae", "vae"])
-def test_training_is_bitwise_reproducible_and_learns(kind, splits):
+def test_each_architecture_reads_only_its_own_knobs():
+    dense = models.spec("ae", small(model={"conv": {"channels": [8, 16]}}))
+    assert dense == models.spec("ae", small()) and dense.layers == (512, 256)
+    conv = models.spec("vae", small(model={"arch": "conv", "conv": {"channels": [8, 16]}}))
+    assert conv.layers == (8, 16) and isinstance(models.build(conv).encoder[1], torch.nn.Conv2d)
+
+
+@pytest.mark.parametrize("name", ["ae", "vae"])
+def test_training_is_bitwise_reproducible_and_learns(name, splits):
     p = small()
+    s = models.spec(name, p)
     xt, xv = splits["train"].x[:300], splits["val"].x[:100]
-    runs = [train.train(kind, p, xt, xv, torch.device("cpu")) for _ in range(2)]
-    blobs = [fileio.torch_bytes(train.checkpoint(r, kind, p, torch.device("cpu"))) for r in runs]
+    runs = [train.train(s, p, xt, xv, CPU) for _ in range(2)]
+    blobs = [fileio.torch_bytes(train.checkpoint(r, s, p, 0, CPU)) for r in runs]
     assert blobs[0] == blobs[1]
     assert runs[0].curves == runs[1].curves
     c = runs[0].curves
     assert c[-1]["val_recon"] < c[0]["val_recon"]
     assert set(c[0]) == {"epoch", "train_loss", "train_recon", "val_loss", "val_recon"} | (
-        {"train_kl", "val_kl"} if kind == "vae" else set()
+        {"train_kl", "val_kl"} if s.kind == "vae" else set()
     )
-    other = train.train(kind, small(seed=1), xt, xv, torch.device("cpu"))
+    # replicate 1 trains with seed + 1: another model; seed 1 replicate 0 is that same model
+    other = train.train(s, p, xt, xv, CPU, replicate=1)
     assert fileio.torch_bytes(other.model.state_dict()) != fileio.torch_bytes(runs[0].model.state_dict())
+    same = train.train(s, small(seed=1), xt, xv, CPU, replicate=0)
+    assert fileio.torch_bytes(other.model.state_dict()) == fileio.torch_bytes(same.model.state_dict())
 
 
-def test_vae_beta_changes_only_vae_loss(splits):
+def test_vae_beta_weights_the_kl_term_and_leaves_the_ae_alone(splits):
     xt, xv = splits["train"].x[:200], splits["val"].x[:50]
-    a = train.train("vae", small(vae={"beta": 1.0}), xt, xv, torch.device("cpu"))
-    b = train.train("vae", small(vae={"beta": 4.0}), xt, xv, torch.device("cpu"))
-    assert a.curves[0]["train_kl"] != b.curves[0]["train_kl"]
-    ae1 = train.train("ae", small(vae={"beta": 1.0}), xt, xv, torch.device("cpu"))
-    ae4 = train.train("ae", small(vae={"beta": 4.0}), xt, xv, torch.device("cpu"))
-    assert ae1.curves == ae4.curves
+    runs = {b: train.train(models.spec("vae", small(vae={"beta": b})), small(vae={"beta": b}), xt, xv, CPU)
+            for b in (1.0, 4.0)}  # fmt: skip
+    for b, r in runs.items():  # the logged loss is recon + beta * KL, exactly
+        row = r.curves[-1]
+        assert row["val_loss"] == pytest.approx(row["val_recon"] + b * row["val_kl"], rel=1e-5)
+    # a heavier KL weight buys a smaller KL (the point of a beta-VAE)
+    assert runs[4.0].curves[-1]["val_kl"] < runs[1.0].curves[-1]["val_kl"]
+    ae = [train.train(models.spec("ae", small()), small(vae={"beta": b}), xt, xv, CPU) for b in (1.0, 4.0)]
+    assert ae[0].curves == ae[1].curves
 
 
 def test_divergence_stops_with_epoch_step_and_advice(splits):
     xt = splits["train"].x[:256].copy()
     xt[200] = np.nan  # a poisoned batch makes the loss NaN mid-epoch
+    p = small(train={"epochs": 3, "batch_size": 64})
     with pytest.raises(train.DivergedError) as e:
-        train.train("vae", small(train={"epochs": 3, "batch_size": 64}), xt, splits["val"].x[:64], torch.device("cpu"))
+        train.train(models.spec("vae", p), p, xt, splits["val"].x[:64], CPU)
     msg = str(e.value)
     assert "train_vae: the loss became nan at epoch 1, step" in msg
     assert "Try a lower train.lr" in msg and "no checkpoint was written" in msg
 
 
-def test_huge_lr_diverges_cleanly(splits):
-    with pytest.raises(train.DivergedError, match=r"at epoch \d+, step \d+"):
-        train.train("vae", small(train={"lr": 10.0, "epochs": 5}), splits["train"].x[:300], splits["val"].x[:100],
-                    torch.device("cpu"))  # fmt: skip
+def test_finite_divergence_is_refused_not_kept(splits):
+    # lr=10 once kept an AE whose validation loss was 1e17 without a word
+    p = small(train={"lr": 10.0, "epochs": 2})
+    with pytest.raises(train.DivergedError, match="train_ae: .*(loss became|is not below the untrained model's)"):
+        train.train(models.spec("ae", p), p, splits["train"].x[:300], splits["val"].x[:100], CPU)
 
 
-def test_checkpoint_roundtrip_with_weights_only(tmp_path, splits):
+def test_a_short_run_that_learns_a_little_is_kept(splits):
+    p = small(train={"epochs": 1})  # 2 steps: far from trained, but better than the untrained model
+    r = train.train(models.spec("ae", p), p, splits["train"].x[:128], splits["val"].x[:64], CPU)
+    assert r.best_epoch == 1
+
+
+def test_checkpoint_records_only_what_the_stage_declares(tmp_path, splits):
     p = small(train={"epochs": 1})
-    r = train.train("ae", p, splits["train"].x[:128], splits["val"].x[:64], torch.device("cpu"))
-    path = tmp_path / "ae.pt"
-    fileio.save_torch(path, train.checkpoint(r, "ae", p, torch.device("cpu")))
-    model, p2 = train.load_model(path)
-    assert p2 == p
+    s = models.spec("ae", p)
+    r = train.train(s, p, splits["train"].x[:128], splits["val"].x[:64], CPU)
+    ckpt = train.checkpoint(r, s, p, 0, CPU)
+    assert set(ckpt["params"]) == {"spec", "seed", "replicate", "train"}  # no vae.*, evaluate.*, data paths
+    # a VAE-only or evaluation-only change gives the AE the same bytes
+    other = small(train={"epochs": 1}, vae={"beta": 4.0}, evaluate={"iw_samples": 3})
+    assert fileio.torch_bytes(ckpt) == fileio.torch_bytes(train.checkpoint(r, s, other, 0, CPU))
+    path = tmp_path / "ae-0.pt"
+    fileio.save_torch(path, ckpt)
+    model, declared = train.load_model(path, expect=s)
+    assert declared["spec"]["latent"] == 4
     x = torch.as_tensor(splits["test"].x[:8])
     torch.testing.assert_close(model(x)["logits"], r.model(x)["logits"], rtol=0, atol=0)
+
+
+def test_wrong_or_foreign_checkpoints_get_one_clear_error(tmp_path, splits):
+    p = small(train={"epochs": 1})
+    ae = models.spec("ae", p)
+    r = train.train(ae, p, splits["train"].x[:128], splits["val"].x[:64], CPU)
+    good = tmp_path / "ae-0.pt"
+    fileio.save_torch(good, train.checkpoint(r, ae, p, 0, CPU))
+    with pytest.raises(StudyError, match=r"holds AE \(dense, latent 4\) 'ae', but the current params need VAE"):
+        train.load_model(good, expect=models.spec("vae", p))
+    with pytest.raises(StudyError, match="current params need AE \\(dense, latent 8\\)"):
+        train.load_model(good, expect=models.spec("ae", small(latent_dim=8)))
+    foreign = tmp_path / "foreign.pt"
+    fileio.save_torch(foreign, {"weights": torch.zeros(3)})
+    with pytest.raises(StudyError, match="a torch file, but not a checkpoint of this study"):
+        train.load_model(foreign)
+    bad = train.checkpoint(r, ae, p, 0, CPU)
+    bad["params"]["spec"]["latent"] = 8  # weights of a latent-4 model under a latent-8 spec
+    mismatch = tmp_path / "mismatch.pt"
+    fileio.save_torch(mismatch, bad)
+    with pytest.raises(StudyError, match="its weights do not fit its own spec"):
+        train.load_model(mismatch)
