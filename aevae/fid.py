@@ -11,9 +11,11 @@ rounded again, replicated to 3 channels; pool3 features (2048-d); Frechet distan
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import io
 import logging
+import os
 from importlib import metadata
 from pathlib import Path
 
@@ -120,15 +122,44 @@ def convert(torchscript: bytes) -> dict[str, torch.Tensor]:
 # ------------------------------------------------------------------ features
 
 
+@contextlib.contextmanager
+def _weights_only_loads():
+    """Every ``torch.load`` inside refuses pickled code, even one that asks for ``weights_only=False``.
+
+    torch-fidelity's extractor loads its weights file with ``weights_only=False``; that file is a DVC
+    output a shared remote can deliver, so a planted pickle would run. torch's own switch
+    ``TORCH_FORCE_WEIGHTS_ONLY_LOAD`` overrides the call site.
+    """
+    old = os.environ.get("TORCH_FORCE_WEIGHTS_ONLY_LOAD")
+    os.environ["TORCH_FORCE_WEIGHTS_ONLY_LOAD"] = "1"
+    try:
+        yield
+    finally:
+        if old is None:
+            del os.environ["TORCH_FORCE_WEIGHTS_ONLY_LOAD"]
+        else:
+            os.environ["TORCH_FORCE_WEIGHTS_ONLY_LOAD"] = old
+
+
 def extractor(weights: Path, device: torch.device | str = "cpu") -> torch.nn.Module:
-    """torchmetrics' Inception-v3 (pool3) with the converted weights, channels-last."""
+    """torchmetrics' Inception-v3 (pool3) with the converted weights, channels-last.
+
+    The weights file is loaded with code execution refused (``_weights_only_loads``).
+    """
     from torchmetrics.image.fid import NoTrainInceptionV3
 
     if not Path(weights).is_file():
         raise FIDError(f"{weights}: missing; run `dvc repro fid_weights` first")
-    net = NoTrainInceptionV3(
-        name="inception-v3-compat", features_list=["2048"], feature_extractor_weights_path=str(weights)
-    )
+    try:
+        with _weights_only_loads():
+            net = NoTrainInceptionV3(
+                name="inception-v3-compat", features_list=["2048"], feature_extractor_weights_path=str(weights)
+            )
+    except Exception as e:  # UnpicklingError for code, RuntimeError/EOFError for a corrupt or foreign file
+        raise FIDError(
+            f"{weights}: refused or unreadable as FID weights ({type(e).__name__}); it is not the file the "
+            "fid_weights stage writes: `dvc checkout` restores the cached one, `dvc repro fid_weights` rebuilds it"
+        ) from None
     return net.to(device).to(memory_format=torch.channels_last)
 
 
@@ -165,17 +196,76 @@ def stats(feats: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     return f.mean(axis=0), np.cov(f, rowvar=False)
 
 
+SINGULAR_OFFSET = 1e-6  # pytorch-fid's eps
+IMAG_TOL = 1e-3  # pytorch-fid's tolerance on the imaginary part of the matrix square root
+
+
+def _tr_sqrt(s1: np.ndarray, s2: np.ndarray) -> tuple[float, float]:
+    """tr((s1 s2)^{1/2}) from the eigenvalues of s1 s2 and the largest imaginary part of their roots."""
+    eig = np.linalg.eigvals(s1 @ s2)
+    if not np.isfinite(eig).all():
+        return float("nan"), float("nan")
+    roots = np.sqrt(eig.astype(np.complex128))
+    return float(roots.real.sum()), float(np.abs(roots.imag).max(initial=0.0))
+
+
 def frechet_distance(mu1: np.ndarray, s1: np.ndarray, mu2: np.ndarray, s2: np.ndarray) -> float:
     """||mu1 - mu2||^2 + tr(s1) + tr(s2) - 2 tr((s1 s2)^{1/2}), float64.
 
-    tr((s1 s2)^{1/2}) is the real part of the sum of the complex square roots of the eigenvalues
-    of s1 s2 (real and >= 0 in exact arithmetic for covariances), as torchmetrics computes it.
+    tr((s1 s2)^{1/2}) is the sum of the square roots of the eigenvalues of s1 s2 (as torchmetrics
+    computes it), which for covariances are real and >= 0 in exact arithmetic. Guards as pytorch-fid's
+    ``calculate_frechet_distance``: when the product is singular (fewer images than features, a constant
+    feature: its roots come out non-finite or imaginary) an offset ``SINGULAR_OFFSET`` is added to both
+    diagonals; an imaginary part still above ``IMAG_TOL`` means the inputs are not covariances and
+    raises, instead of being dropped.
     """
-    eig = np.linalg.eigvals(np.asarray(s1, np.float64) @ np.asarray(s2, np.float64))
-    tr_sqrt = np.sqrt(eig.astype(np.complex128)).real.sum()
+    s1, s2 = np.atleast_2d(np.asarray(s1, np.float64)), np.atleast_2d(np.asarray(s2, np.float64))
+    if not (np.isfinite(s1).all() and np.isfinite(s2).all()):
+        raise FIDError("Frechet distance: the covariance holds NaN or inf (non-finite Inception features)")
+    tr, imag = _tr_sqrt(s1, s2)
+    tol = lambda t: IMAG_TOL * max(1.0, np.sqrt(abs(t) / len(s1)))  # noqa: E731  (scale of one root)
+    if not np.isfinite(tr) or imag > tol(tr):  # a singular product: near-zero eigenvalues gone negative
+        log.warning("Frechet distance: singular covariance product; adding %g to the diagonals", SINGULAR_OFFSET)
+        offset = SINGULAR_OFFSET * np.eye(len(s1))
+        s1, s2 = s1 + offset, s2 + offset
+        tr, imag = _tr_sqrt(s1, s2)
+    if not np.isfinite(tr) or imag > tol(tr):
+        raise FIDError(
+            f"Frechet distance: the square root of the covariance product has an imaginary component of {imag:.3g} "
+            f"(tolerance {IMAG_TOL}); the covariances are not positive semi-definite, or far too few images"
+        )
     diff = np.asarray(mu1, np.float64) - np.asarray(mu2, np.float64)
-    return float(diff @ diff + np.trace(s1) + np.trace(s2) - 2.0 * tr_sqrt)
+    return float(diff @ diff + np.trace(s1) + np.trace(s2) - 2.0 * tr)
 
 
 def fid(feats1: np.ndarray, feats2: np.ndarray) -> float:
     return frechet_distance(*stats(feats1), *stats(feats2))
+
+
+def fid_bootstrap(ref: np.ndarray, feats: np.ndarray, n: int, generator: torch.Generator) -> np.ndarray:
+    """``[n]`` FIDs with both image sets resampled with replacement: FID's sampling spread at this N."""
+    out = np.empty(n)
+    for b in range(n):
+        i = torch.randint(len(ref), (len(ref),), generator=generator).numpy()
+        j = torch.randint(len(feats), (len(feats),), generator=generator).numpy()
+        out[b] = fid(ref[i], feats[j])
+    return out
+
+
+PRC_K = 3  # Kynkaanniemi et al. (2019): k-th nearest neighbour radius, k = 3
+
+
+def precision_recall(real: np.ndarray, generated: np.ndarray, k: int = PRC_K) -> dict[str, float]:
+    """Improved precision and recall (Kynkaanniemi et al. 2019) on features, torch-fidelity's implementation.
+
+    precision: share of generated images inside the real images' k-NN balls ("coherent");
+    recall: share of real images inside the generated images' k-NN balls ("diverse").
+    """
+    from torch_fidelity.metric_prc import prc_features_to_metric
+
+    out = prc_features_to_metric(
+        torch.as_tensor(np.asarray(generated, np.float32)),
+        torch.as_tensor(np.asarray(real, np.float32)),
+        prc_neighborhood=k, prc_batch_size=10000, save_cpu_ram=False, verbose=False,
+    )  # fmt: skip
+    return {"precision": float(out["precision"]), "recall": float(out["recall"])}

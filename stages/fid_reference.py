@@ -1,7 +1,5 @@
-"""Stage fid_reference: Inception features of the test set, computed once for every experiment.
-
-Reads: data/prepared/test_x.npy, the FID weights, evaluate.fid_samples, data.subset.
-Writes: data/fid/reference/features.npy ([fid_samples, 2048] float32, first test images in order).
+"""Stage fid_reference: Inception features of the first ``evaluate.fid_samples`` test images, computed
+once for every experiment (params.py checks that many were prepared). What it reads: dvc.yaml.
 """
 
 import logging
@@ -12,11 +10,8 @@ from aevae.runtime import device
 
 
 def main() -> None:
-    p = params.load()
-    n = p.evaluate.fid_samples
+    n = params.load().evaluate.fid_samples
     test = data.load_split("test", mmap=True)
-    if len(test.x) < n:
-        raise fid.FIDError(f"evaluate.fid_samples: {n} but only {len(test.x)} test images were prepared")
     dev = device()
     logging.info("Inception features of %d test images on %s", n, dev)
     feats = fid.features(fid.to_uint8(test.x[:n]), fid.extractor(paths.FID_WEIGHTS, dev), desc="test set")

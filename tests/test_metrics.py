@@ -69,16 +69,16 @@ def test_recon_nll_is_bernoulli_sum_over_pixels():
 def test_loss_terms_are_named():
     p = params.from_dict({"latent_dim": 3})
     x = torch.rand(4, 784)
-    vae = models.build("vae", p)
+    vae = models.build(models.spec("vae", p))
     terms = losses.loss_fn("vae", beta=4.0)(vae(x), x)
     assert set(terms) == {"loss", "recon", "kl"}
     assert terms["loss"].item() == pytest.approx((terms["recon"] + 4 * terms["kl"]).item(), rel=1e-6)
-    assert set(losses.loss_fn("ae")(models.build("ae", p)(x), x)) == {"loss", "recon"}
+    assert set(losses.loss_fn("ae")(models.build(models.spec("ae", p))(x), x)) == {"loss", "recon"}
 
 
 def test_iw_nll_bounds(splits):
     torch.manual_seed(0)
-    vae = models.build("vae", params.from_dict({"latent_dim": 4})).eval()
+    vae = models.build(models.spec("vae", params.from_dict({"latent_dim": 4}))).eval()
     x = splits["test"].x[:16]
     one = metrics.vae_bounds(vae, x, k=1, generator=torch.Generator().manual_seed(0))
     many = metrics.vae_bounds(vae, x, k=500, generator=torch.Generator().manual_seed(0))
@@ -86,6 +86,55 @@ def test_iw_nll_bounds(splits):
     assert many["nll_iw"] <= -one["elbo"] + 1.0
     assert one["nll_iw"] == pytest.approx(-one["elbo"], rel=0.05)
     assert one["kl"] > 0 and one["kl"] == many["kl"]
+
+
+def test_latent_acc_reads_raw_codes_not_standardized_ones():
+    # one informative unit and 16 inactive units (noise at 1e-3 scale, as a VAE's collapsed units):
+    # on raw codes the noise is negligible; standardized, each weighs as much as the signal
+    rng = np.random.default_rng(0)
+    y = rng.integers(0, 2, 2000)
+    z = np.c_[y + rng.normal(0, 0.3, 2000), rng.normal(0, 1e-3, (2000, 16))]
+    assert metrics.latent_acc(z[:1000], y[:1000], z[1000:], y[1000:]) > 0.9
+    from sklearn.neighbors import KNeighborsClassifier
+    from sklearn.preprocessing import StandardScaler
+
+    sc = StandardScaler().fit(z[:1000])
+    biased = KNeighborsClassifier(10).fit(sc.transform(z[:1000]), y[:1000]).score(sc.transform(z[1000:]), y[1000:])
+    assert biased < metrics.latent_acc(z[:1000], y[:1000], z[1000:], y[1000:]) - 0.05  # 0.887 vs 0.953
+
+
+def test_probe_acc_is_linear():
+    rng = np.random.default_rng(0)
+    z = rng.normal(size=(2000, 3))
+    linear, ring = (z[:, 0] + z[:, 1] > 0).astype(int), (np.hypot(z[:, 0], z[:, 1]) > 1.2).astype(int)
+    assert metrics.probe_acc(z[:1000], linear[:1000], z[1000:], linear[1000:]) > 0.97
+    assert metrics.probe_acc(z[:1000], ring[:1000], z[1000:], ring[1000:]) < 0.75  # not linearly separable
+
+
+def test_active_units_counts_variance_above_burdas_threshold():
+    rng = np.random.default_rng(0)
+    z = np.c_[rng.normal(0, 1, 5000), rng.normal(0, 0.2, 5000), rng.normal(0, 0.05, 5000), np.full(5000, 3.0)]
+    assert metrics.active_units(z) == 2  # variances 1, 0.04 > 0.01; 0.0025 and 0 are not
+
+
+def test_sharpness_analytic():
+    x = np.zeros((1, 28, 28))
+    x[0, :, 14:] = 1.0  # one vertical edge: |grad| = 1 on 27 of the 27 x 27 pixels
+    half = np.zeros((1, 28, 28))
+    half[0, :, 13], half[0, :, 14:] = 0.5, 1.0  # the same edge over two pixels: two steps of 0.5
+    assert metrics.sharpness(x.reshape(1, -1), x.reshape(1, -1)) == 1.0
+    assert metrics.sharpness(x.reshape(1, -1), half.reshape(1, -1)) == pytest.approx(1.0)  # same total
+    flat = np.full((1, 784), 0.5)
+    assert metrics.sharpness(x.reshape(1, -1), flat) == 0.0
+
+
+def test_path_evenness_one_for_even_steps_and_large_for_a_jump():
+    t = np.linspace(0, 1, 11)[:, None]
+    a, b = np.zeros(784), np.ones(784)
+    even = (1 - t) * a + t * b
+    jump = np.where(t < 0.5, 0.0, 1.0) * np.ones((11, 784))
+    assert metrics.path_evenness(even[None]) == pytest.approx(1.0)
+    assert metrics.path_evenness(jump[None]) == pytest.approx(10.0)  # all change in 1 of 10 steps
 
 
 def test_latent_acc_separable_and_chance():
