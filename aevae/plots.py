@@ -13,21 +13,15 @@ import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 
 from aevae.data import CLASSES  # noqa: E402
+from aevae.study import METRICS  # noqa: E402
 
-MODELS = {"ae": "Autoencoder (AE)", "vae": "Variational AE (VAE)"}
-COLORS = {"ae": "#1f77b4", "vae": "#d62728"}
+COLORS = {"ae": "#1f77b4", "vae": "#d62728", "vae_2d": "#2ca02c"}
 PER_CLASS = 2
 GUTTER = 0.25  # in gray_r: light gray between tiles (0 is the white background)
 DPI = 110
-# the metrics figure: key -> label (which way is better is part of it)
-METRIC_LABELS = {
-    "mse": "MSE\n(lower is better)",
-    "ssim": "SSIM\n(higher is better)",
-    "psnr": "PSNR, dB\n(higher is better)",
-    "fid_recon": "FID of reconstructions\n(lower is better)",
-    "fid_samples": "FID of generated samples\n(lower is better)",
-    "latent_acc": "kNN accuracy on latents\n(higher is better)",
-}
+# the metrics figure: these keys, each with which way is better (the registry in aevae.study)
+BAR_KEYS = ("mse", "ssim", "sharpness", "fid_recon", "fid_samples", "precision", "recall", "latent_acc", "probe_acc",
+            "interp_evenness")  # fmt: skip
 plt.rcParams.update(
     {"figure.dpi": DPI, "font.size": 9, "axes.titlesize": 10, "axes.spines.top": False, "axes.spines.right": False}
 )
@@ -56,9 +50,14 @@ def example_indices(y: np.ndarray, per_class: int = PER_CLASS) -> np.ndarray:
     return np.concatenate([np.flatnonzero(y == c)[:per_class] for c in range(len(CLASSES))])
 
 
-def reconstructions(x: np.ndarray, y: np.ndarray, recon: dict[str, np.ndarray], path: Path) -> None:
+def _better(key: str) -> str:
+    return "higher is better" if METRICS[key].higher_is_better else "lower is better"
+
+
+def reconstructions(x: np.ndarray, y: np.ndarray, recon: dict[str, np.ndarray], labels: dict[str, str],
+                    path: Path) -> None:  # fmt: skip
     idx = example_indices(y)
-    rows = [("Original", x[idx])] + [(MODELS[k], recon[k][idx]) for k in recon]
+    rows = [("Original", x[idx])] + [(labels[k], recon[k][idx]) for k in recon]
     fig, axes = plt.subplots(len(rows), 1, figsize=(len(idx) * 0.55, len(rows) * 0.75 + 0.6))
     for ax, (label, imgs) in zip(axes, rows, strict=True):
         ax.imshow(_tiles(imgs, 1, len(idx)), cmap="gray_r", vmin=0, vmax=1)
@@ -68,59 +67,50 @@ def reconstructions(x: np.ndarray, y: np.ndarray, recon: dict[str, np.ndarray], 
     axes[0].set_xticks([(i * PER_CLASS + (PER_CLASS - 1) / 2) * side + 13.5 for i in range(len(CLASSES))])
     axes[0].set_xticklabels(CLASSES, fontsize=8)
     axes[0].xaxis.tick_top()
-    fig.suptitle(
-        "Test-set reconstructions: the same images, original / AE / VAE (VAE decodes the posterior mean)", y=1.02
-    )
+    fig.suptitle("Test-set reconstructions of the same images (a VAE decodes its posterior mean)", y=1.02)
     _save(fig, path)
 
 
-def project_2d(z: np.ndarray) -> tuple[np.ndarray, str]:
-    """2-D view of latents ``[N, D]``: the latents themselves at D = 2, else PCA (fast, linear, exact)."""
-    if z.shape[1] == 1:
-        return np.c_[z[:, 0], np.zeros(len(z))], "1-d latent (y = 0)"
-    if z.shape[1] == 2:
-        return z, "latent space (2-d, drawn directly)"
-    centered = z - z.mean(axis=0)
-    _, s, vt = np.linalg.svd(centered, full_matrices=False)
-    share = (s[:2] ** 2).sum() / (s**2).sum()
-    return centered @ vt[:2].T, f"PCA of the {z.shape[1]}-d latent ({share:.0%} of variance)"
-
-
-def latent_map(latents: dict[str, np.ndarray], y: np.ndarray, acc: dict[str, float], path: Path) -> None:
-    fig, axes = plt.subplots(1, len(latents), figsize=(5.2 * len(latents), 4.8))
+def latent_map(maps: dict[str, np.ndarray], how: dict[str, str], y: np.ndarray, acc: dict[str, str],
+               labels: dict[str, str], path: Path) -> None:  # fmt: skip
+    """One panel per model: test codes ``[N, 2]`` (projected by ``evaluate``; drawn as they are) by class."""
+    fig, axes = plt.subplots(1, len(maps), figsize=(5.0 * len(maps), 5.0))
     cmap = plt.get_cmap("tab10")
-    for ax, (k, z) in zip(np.atleast_1d(axes), latents.items(), strict=True):
-        xy, how = project_2d(z)
+    for ax, (k, xy) in zip(np.atleast_1d(axes), maps.items(), strict=True):
         for c, name in enumerate(CLASSES):
             m = y == c
             ax.scatter(xy[m, 0], xy[m, 1], s=2, alpha=0.5, color=cmap(c), label=name, rasterized=True)
-        ax.set_title(f"{MODELS[k]}\n{how}\nkNN accuracy on the latent: {acc[k]:.3f}", fontsize=9)
-        ax.set_xlabel("dimension 1" if z.shape[1] <= 2 else "PC 1")
-        ax.set_ylabel("dimension 2" if z.shape[1] <= 2 else "PC 2")
-    handles, labels = np.atleast_1d(axes)[0].get_legend_handles_labels()
-    fig.legend(handles, labels, loc="center right", markerscale=5, frameon=False, title="class")
-    fig.subplots_adjust(right=0.86)
-    fig.suptitle("Test latents coloured by class (VAE: posterior means)", y=1.06)
+        ax.set_title(f"{labels[k]}\n{how[k]}\n{acc[k]}", fontsize=9)
+        direct = "itself" in how[k]
+        ax.set_xlabel("z1" if direct else "PC 1")
+        ax.set_ylabel("z2" if direct else "PC 2")
+    handles, names = np.atleast_1d(axes)[0].get_legend_handles_labels()
+    fig.legend(handles, names, loc="center right", markerscale=5, frameon=False, title="class")
+    fig.subplots_adjust(right=0.88, top=0.8)
+    fig.suptitle("Test codes coloured by class (VAE: posterior means)", y=0.98)
     _save(fig, path)
 
 
-def manifold(grid: np.ndarray, how: str, path: Path) -> None:
-    g = grid.shape[0]
-    fig, ax = plt.subplots(figsize=(7, 7))
-    ax.imshow(_tiles(grid.reshape(g * g, -1), g, g), cmap="gray_r", vmin=0, vmax=1)
-    ax.set_xticks([]), ax.set_yticks([])
-    ax.set_xlabel("latent direction 1  \u2192")
-    ax.set_ylabel("latent direction 2  \u2192")
-    ax.set_title(f"VAE manifold: decoded {g}x{g} grid\n{how}")
+def manifold(grids: dict[str, np.ndarray], how: dict[str, str], labels: dict[str, str], path: Path) -> None:
+    """One panel per VAE: its decoded ``[G, G, 784]`` grid over the prior's quantiles."""
+    fig, axes = plt.subplots(1, len(grids), figsize=(6.5 * len(grids), 7))
+    for ax, (k, grid) in zip(np.atleast_1d(axes), grids.items(), strict=True):
+        g = grid.shape[0]
+        ax.imshow(_tiles(grid.reshape(g * g, -1), g, g), cmap="gray_r", vmin=0, vmax=1)
+        ax.set_xticks([]), ax.set_yticks([])
+        ax.set_xlabel("latent direction 1  \u2192")
+        ax.set_ylabel("latent direction 2  \u2192")
+        ax.set_title(f"{labels[k]}: decoded {g}x{g} grid\n{how[k]}", fontsize=9)
     _save(fig, path)
 
 
-def samples(gen: dict[str, np.ndarray], sampler: dict[str, str], path: Path, n: int = 8) -> None:
-    fig, axes = plt.subplots(1, len(gen), figsize=(4.3 * len(gen), 4.6))
+def samples(gen: dict[str, np.ndarray], sampler: dict[str, str], labels: dict[str, str], path: Path,
+            n: int = 8) -> None:  # fmt: skip
+    fig, axes = plt.subplots(1, len(gen), figsize=(4.3 * len(gen), 4.8))
     for ax, (k, s) in zip(np.atleast_1d(axes), gen.items(), strict=True):
         ax.imshow(_tiles(s, n, n), cmap="gray_r", vmin=0, vmax=1)
         ax.set_xticks([]), ax.set_yticks([])
-        ax.set_title(f"{MODELS[k]}\nz ~ {sampler[k]}", fontsize=9)
+        ax.set_title(f"{labels[k]}\nz ~ {sampler[k]}", fontsize=9)
     fig.suptitle("Generated images (first 64 of the FID samples)")
     _save(fig, path)
 
@@ -133,42 +123,54 @@ def interpolations(interp: dict[str, np.ndarray], pairs, path: Path) -> None:
         ax.imshow(_tiles(rows, len(interp), steps), cmap="gray_r", vmin=0, vmax=1)
         ax.set_xticks([])
         ax.set_yticks([(j + 0.5) * 29 for j in range(len(interp))])
-        ax.set_yticklabels([k.upper() for k in interp])
+        ax.set_yticklabels([k.upper() for k in interp], fontsize=7)
         a, b = pairs[i]
         ax.set_title(f"{CLASSES[a]} \u2192 {CLASSES[b]}", fontsize=9)
     fig.suptitle("Straight lines in latent space between two test images, decoded", y=1.0)
     _save(fig, path)
 
 
-def curves(tables: dict[str, pd.DataFrame], path: Path) -> None:
+def curves(tables: dict[str, list[pd.DataFrame]], labels: dict[str, str], path: Path) -> None:
+    """Validation curves of every replicate (train loss of the first, dashed), one colour per model."""
     terms = ["loss", "recon", "kl"]
-    fig, axes = plt.subplots(1, 3, figsize=(13, 3.6))
+    fig, axes = plt.subplots(1, 3, figsize=(14, 3.8))
     for ax, term in zip(axes, terms, strict=True):
-        for k, df in tables.items():
-            if f"train_{term}" not in df:
+        for k, dfs in tables.items():
+            if f"train_{term}" not in dfs[0]:
                 continue
-            ax.plot(df["epoch"], df[f"train_{term}"], color=COLORS[k], ls="--", label=f"{k.upper()} train")
-            ax.plot(df["epoch"], df[f"val_{term}"], color=COLORS[k], label=f"{k.upper()} validation")
+            ax.plot(dfs[0]["epoch"], dfs[0][f"train_{term}"], color=COLORS[k], ls="--", lw=1,
+                    label=f"{labels[k]} train")  # fmt: skip
+            for i, df in enumerate(dfs):
+                ax.plot(df["epoch"], df[f"val_{term}"], color=COLORS[k], lw=1,
+                        label=f"{labels[k]} validation ({len(dfs)} seeds)" if i == 0 else None)  # fmt: skip
         ax.set_xlabel("epoch")
         ax.xaxis.set_major_locator(matplotlib.ticker.MaxNLocator(integer=True))
         ax.set_ylabel("nats per image")
         ax.set_title({"loss": "total loss (VAE: recon + beta KL)", "recon": "reconstruction (Bernoulli NLL)",
-                      "kl": "KL(q(z|x) || N(0, I)), VAE only"}[term])  # fmt: skip
-        ax.legend(fontsize=7, frameon=False)
+                      "kl": "KL(q(z|x) || N(0, I)), VAEs only"}[term])  # fmt: skip
+        ax.legend(fontsize=6, frameon=False)
     fig.suptitle("Training curves")
     fig.tight_layout()
     _save(fig, path)
 
 
-def metrics_bars(m: dict[str, dict], path: Path) -> None:
-    fig, axes = plt.subplots(1, len(METRIC_LABELS), figsize=(2.3 * len(METRIC_LABELS), 3.0))
-    for ax, (key, label) in zip(axes, METRIC_LABELS.items(), strict=True):
-        vals = [m[k][key] for k in m]
-        bars = ax.bar([k.upper() for k in m], vals, color=[COLORS[k] for k in m])
-        ax.bar_label(bars, labels=[f"{v:.3g}" for v in vals], fontsize=8)
-        ax.set_title(label, fontsize=8)
-        ax.margins(y=0.15)
-    fig.suptitle(f"Test-set metrics, AE vs VAE (FID on {next(iter(m.values()))['fid_n']} images per side)")
+def metrics_bars(stats: dict[str, dict], labels: dict[str, str], path: Path) -> None:
+    """Mean with its spread (error bar) per model, for the metrics in ``BAR_KEYS``."""
+    keys = [k for k in BAR_KEYS if any(k in st for st in stats.values())]
+    fig, axes = plt.subplots(2, (len(keys) + 1) // 2, figsize=(2.4 * ((len(keys) + 1) // 2), 6.0))
+    for ax, key in zip(axes.flat, keys, strict=False):
+        names = [k for k in stats if key in stats[k]]
+        means = [stats[k][key].mean for k in names]
+        sds = [np.nan_to_num(stats[k][key].sd) for k in names]
+        bars = ax.bar([k.upper() for k in names], means, yerr=sds, capsize=3, color=[COLORS[k] for k in names])
+        ax.bar_label(bars, labels=[f"{v:.3g}" for v in means], fontsize=7, padding=2)
+        ax.set_title(f"{METRICS[key].label}\n({_better(key)}; {METRICS[key].spread})", fontsize=7)
+        ax.tick_params(axis="x", labelsize=7)
+        ax.margins(y=0.2)
+    for ax in list(axes.flat)[len(keys) :]:
+        ax.axis("off")
+    fig.suptitle("Test-set metrics: mean and spread (error bars) per model; " + ", ".join(
+        f"{k.upper()} = {v}" for k, v in labels.items()), fontsize=9)  # fmt: skip
     fig.tight_layout()
     _save(fig, path)
 
@@ -183,7 +185,7 @@ def sweep(table: pd.DataFrame, keys: list[str], path: Path) -> None:
         ax.set_xticks(sorted(table["latent_dim"].unique()))
         ax.xaxis.set_major_formatter(matplotlib.ticker.ScalarFormatter())
         ax.set_xlabel("latent_dim")
-        ax.set_title(METRIC_LABELS[key], fontsize=8)
+        ax.set_title(f"{METRICS[key].label}\n({_better(key)})", fontsize=8)
     axes[0].legend(frameon=False)
     fig.suptitle("The latent_dim sweep: every metric against the latent size")
     fig.tight_layout()

@@ -17,7 +17,9 @@ import pandas as pd
 from aevae import fileio, paths, plots
 from aevae.errors import StudyError, cli
 
-KEYS = ["mse", "ssim", "psnr", "fid_recon", "fid_samples", "latent_acc"]
+# the metrics drawn against latent_dim (labels and directions: aevae.study.METRICS), of the primary runs
+KEYS = ["mse", "ssim", "fid_recon", "fid_samples", "precision", "latent_acc", "probe_acc", "active_units"]
+MODELS = ("ae", "vae")  # the models whose latent size is latent_dim
 OUT_PNG, OUT_CSV = paths.PLOTS.parent / "sweep.png", paths.PLOTS.parent / "sweep.csv"
 
 
@@ -28,13 +30,13 @@ def experiments_table(csv_text: str) -> pd.DataFrame:
     for _, r in df.iterrows():
         if pd.isna(r.get("latent_dim")):
             continue
-        for kind in ("ae", "vae"):
-            vals = {k: r.get(f"metrics/{kind}.json:{k}", r.get(k)) for k in KEYS}
+        for kind in MODELS:
+            vals = {k: r.get(f"metrics/runs/{kind}-0.json:{k}") for k in KEYS}
             if any(pd.isna(v) for v in vals.values()):
                 continue
             name = r.get("Experiment") if isinstance(r.get("Experiment"), str) else r.get("rev")
             rows.append({"experiment": name, "model": kind, "latent_dim": int(r["latent_dim"]),
-                         "fid_n": r.get(f"metrics/{kind}.json:fid_n"), **vals})  # fmt: skip
+                         "fid_n": r.get(f"metrics/runs/{kind}-0.json:fid_n"), **vals})  # fmt: skip
     if not rows:
         raise StudyError("no experiments with metrics found; run the sweep first (see `make sweep`)")
     out = pd.DataFrame(rows).drop_duplicates(subset=["model", "latent_dim", "fid_n"], keep="first")

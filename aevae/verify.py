@@ -17,14 +17,21 @@ import sys
 
 from aevae import paths
 
-# key -> (relative tolerance, absolute tolerance)
+# key -> (relative tolerance, absolute tolerance); every metric of aevae.study.METRICS has one (tested)
 TOLERANCES = {
     "mse": (0.03, 0.0),
     "ssim": (0.0, 0.01),
     "psnr": (0.0, 0.2),
+    "sharpness": (0.0, 0.02),
     "fid_recon": (0.1, 1.0),
     "fid_samples": (0.1, 1.0),
+    "precision": (0.0, 0.03),
+    "recall": (0.0, 0.03),
     "latent_acc": (0.0, 0.01),
+    "probe_acc": (0.0, 0.01),
+    "active_units": (0.0, 2.0),
+    "interp_evenness": (0.05, 0.0),
+    "interp_precision": (0.0, 0.05),
     "elbo": (0.01, 0.0),
     "kl": (0.05, 0.0),
     "nll_iw": (0.01, 0.0),
@@ -43,7 +50,7 @@ def compare(baseline: dict, new: dict) -> list[str]:
         a, b = baseline[key], new[key]
         if abs(a - b) > max(abs_, rel * abs(a)):
             failures.append(f"{key}: {b!r} vs baseline {a!r} (allowed: rel {rel}, abs {abs_})")
-    for key in ("fid_n", "iw_samples"):
+    for key in ("fid_n", "iw_samples", "interp_pairs"):
         if baseline.get(key) != new.get(key):
             failures.append(f"{key}: {new.get(key)} vs baseline {baseline.get(key)}: not comparable")
     return failures
@@ -51,8 +58,7 @@ def compare(baseline: dict, new: dict) -> list[str]:
 
 def main() -> int:
     bad = 0
-    for kind in ("ae", "vae"):
-        path = paths.metrics(kind)
+    for path in sorted(paths.RUNS.glob("*.json")):
         rel = path.relative_to(paths.ROOT).as_posix()
         committed = subprocess.run(["git", "show", f"HEAD:{rel}"], cwd=paths.ROOT, capture_output=True, text=True)
         if committed.returncode != 0:

@@ -1,7 +1,5 @@
-"""Stage plot: every figure and the regenerated report, from evaluation arrays only.
-
-Reads: data/eval/{ae,vae}/, plots/curves/{ae,vae}.csv, metrics/{ae,vae}.json, data/prepared/test_*.
-Writes: plots/figures/*.png, plots/REPORT.md.
+"""Stage plot: every figure, the regenerated report and metrics/study.json, from the evaluation arrays,
+run metrics and curves only (no model runs here). What it reads and writes: dvc.yaml.
 """
 
 import json
@@ -10,40 +8,64 @@ import os
 import numpy as np
 import pandas as pd
 
-from aevae import data, evaluate, fileio, params, paths, plots, report
+from aevae import data, fileio, params, paths, plots, report
 from aevae.errors import StudyError, cli
+from aevae.models import NAMES
 
-KINDS = ("ae", "vae")
+
+def _read(path, parse):
+    """``parse(path)``, with one clear error for a missing, corrupt or truncated file."""
+    if not path.is_file():
+        raise StudyError(f"{path}: missing; run `dvc repro` (it rebuilds what is missing)")
+    try:
+        return parse(path)
+    except (ValueError, KeyError, pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError) as e:
+        raise StudyError(
+            f"{path}: corrupt or truncated ({type(e).__name__}: {str(e).splitlines()[0][:100]}); "
+            f"`git checkout -- {path.relative_to(paths.ROOT)}` restores the committed one, `dvc repro` rebuilds it"
+        ) from None
+
+
+def _curves(path) -> pd.DataFrame:
+    df = pd.read_csv(path)
+    if df.empty or "epoch" not in df or "val_loss" not in df:
+        raise ValueError("no epoch / val_loss rows")
+    return df
 
 
 def main() -> None:
     p = params.load()
     test = data.load_split("test")
-    arr, m, curves = {}, {}, {}
-    for k in KINDS:
-        d = paths.eval_dir(k)
-        if not d.is_dir() or not paths.metrics(k).is_file():
-            raise StudyError(f"{d}: missing; run `dvc repro evaluate_{k}` first")
-        arr[k] = {f.stem: fileio.load_npy(f, mmap=True) for f in d.glob("*.npy")}
-        m[k] = json.loads(paths.metrics(k).read_text())
-        curves[k] = pd.read_csv(paths.curves(k))
-    first = {c: int(np.flatnonzero(test.y == c)[0]) for c in np.unique(test.y)}
-    pairs = [(a, b) for a, b in evaluate.INTERP_PAIRS if a in first and b in first]
+    runs = {n: {r: _read(paths.metrics(n, r), lambda f: json.loads(f.read_text())) for r in p.replicates}
+            for n in NAMES}  # fmt: skip
+    curves = {n: {r: _read(paths.curves(n, r), _curves) for r in p.replicates} for n in NAMES}
+    arr = {}
+    for n in NAMES:
+        d = paths.eval_dir(n, 0)
+        if not d.is_dir():
+            raise StudyError(f"{d}: missing; run `dvc repro` (it rebuilds what is missing)")
+        arr[n] = {f.stem: fileio.load_npy(f, mmap=True) for f in d.glob("*.npy")}
+    study = report.build(runs, curves, p)
+    labels, proto = study.labels, {n: runs[n][0]["protocol"] for n in NAMES}
+    acc = {n: f"kNN accuracy {study.stats[n]['latent_acc']}, probe {study.stats[n]['probe_acc']}" for n in NAMES}
+    order = ("vae_2d", "ae", "vae")  # the report's own map first
 
     with fileio.atomic_dir(paths.PLOTS) as out:
-        plots.reconstructions(test.x, test.y, {k: arr[k]["recon"] for k in KINDS}, out / "reconstructions.png")
-        plots.latent_map({k: np.asarray(arr[k]["latents"]) for k in KINDS}, test.y,
-                         {k: m[k]["latent_acc"] for k in KINDS}, out / "latent_map.png")  # fmt: skip
-        plots.manifold(np.asarray(arr["vae"]["manifold"]), m["vae"]["protocol"]["manifold"], out / "manifold.png")
-        sampler = {"ae": "Gaussian fitted to training codes", "vae": "N(0, I) prior"}
-        plots.samples({k: arr[k]["samples"][:64] for k in KINDS}, sampler, out / "samples.png")
-        plots.interpolations(
-            {k: np.asarray(arr[k]["interpolations"]) for k in KINDS}, pairs, out / "interpolations.png"
-        )
-        plots.curves(curves, out / "curves.png")
-        plots.metrics_bars(m, out / "metrics.png")
+        plots.latent_map({n: np.asarray(arr[n]["latent_2d"]) for n in order}, {n: proto[n]["latent_2d"] for n in order},
+                         test.y, acc, labels, out / "latent_map.png")  # fmt: skip
+        vaes = [n for n in ("vae_2d", "vae") if "manifold" in arr[n]]
+        plots.manifold({n: np.asarray(arr[n]["manifold"]) for n in vaes}, {n: proto[n]["manifold"] for n in vaes},
+                       labels, out / "manifold.png")  # fmt: skip
+        plots.reconstructions(test.x, test.y, {n: arr[n]["recon"] for n in NAMES}, labels, out / "reconstructions.png")
+        plots.samples({n: arr[n]["samples"][:64] for n in NAMES}, {n: proto[n]["sampler"] for n in NAMES}, labels,
+                      out / "samples.png")  # fmt: skip
+        plots.interpolations({n: np.asarray(arr[n]["interpolations"]) for n in NAMES},
+                             proto["ae"]["interpolation_classes"], out / "interpolations.png")  # fmt: skip
+        plots.curves({n: [curves[n][r] for r in p.replicates] for n in NAMES}, labels, out / "curves.png")
+        plots.metrics_bars(study.stats, labels, out / "metrics.png")
     rel = os.path.relpath(paths.PLOTS, paths.REPORT.parent)
-    fileio.write_text(paths.REPORT, report.render(m, curves, p, rel))
+    fileio.write_text(paths.REPORT, report.render(study, rel))
+    fileio.write_json(paths.STUDY, report.summary(study))
 
 
 if __name__ == "__main__":
