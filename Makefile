@@ -6,7 +6,9 @@ DVC   := $(VENV)/bin/dvc
 FASHION_MNIST_DIR ?= /usr/share/datasets/fashion-mnist
 
 .DEFAULT_GOAL := help
-.PHONY: help install data-package repro test lint verify bench sweep clean
+.PHONY: help install data-package browser repro test lint verify bench sweep clean
+# root runs apt-get itself; anyone else through passwordless sudo (GitHub runners); else we say what to run
+APT := $(shell [ "$$(id -u)" = 0 ] && echo apt-get || { sudo -n true 2>/dev/null && echo "sudo apt-get"; })
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-13s %s\n", $$1, $$2}'
@@ -24,16 +26,26 @@ $(VENV)/.installed: requirements.txt
 
 install: $(VENV)/.installed data-package .dvc/plots_template.html ## create .venv with the pinned dependencies (+ offline Fashion-MNIST)
 
-data-package: ## install Debian's dataset-fashion-mnist where apt-get exists (offline data source)
-	@if [ ! -d "$(FASHION_MNIST_DIR)" ] && command -v apt-get >/dev/null && [ "$$(id -u)" = 0 ]; then \
-	  echo "installing Debian's dataset-fashion-mnist (the offline source of the real files)"; \
-	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq dataset-fashion-mnist >/dev/null; \
-	fi
+data-package: ## Debian's dataset-fashion-mnist (the real files, offline), with sudo when not root
+	@$(call apt_install,$(FASHION_MNIST_DIR),dataset-fashion-mnist,the study and the tests read the real data from it)
+
+browser: ## Debian's chromium, for the test that draws the `dvc plots show` page (skipped without it)
+	@$(call apt_install,$$(command -v chromium),chromium,without it the browser test is skipped)
+
+# $(call apt_install,<path that exists when installed>,<package>,<why>)
+define apt_install
+if [ -n "$(1)" ] && [ -e "$(1)" ]; then :; \
+elif command -v apt-get >/dev/null && [ -n "$(APT)" ]; then \
+  echo "installing Debian's $(2) ($(3))"; \
+  $(APT) update -qq && DEBIAN_FRONTEND=noninteractive $(APT) install -y -qq $(2) >/dev/null \
+    || echo "warning: could not install $(2); $(3)"; \
+else echo "note: $(2) is not installed and cannot be here (no apt-get, or neither root nor sudo): $(3)"; fi
+endef
 
 repro: install ## set up, then run the whole study (dvc repro)
 	PATH=$(abspath $(VENV))/bin:$$PATH $(DVC) repro
 
-test: install ## set up, then run the test suite (includes a small end-to-end DVC run, twice)
+test: install browser ## set up, then run the test suite (includes a small end-to-end DVC run, twice)
 	PATH=$(abspath $(VENV))/bin:$$PATH $(PY) -m pytest
 
 lint: install ## ruff lint and format check
