@@ -6,6 +6,7 @@ The Inception network runs for replicate 0 only (FID, precision/recall, with boo
 
 import logging
 import sys
+import tempfile
 
 import numpy as np
 
@@ -16,9 +17,18 @@ from aevae.runtime import device
 from aevae.train import load_model
 
 
+def _writable(*folders) -> None:
+    """Fail before the computation, not after it, when an output folder cannot be written (a half-replaced
+    output set: new arrays beside old metrics). ``cli`` turns the OSError into one line."""
+    for folder in folders:
+        folder.mkdir(parents=True, exist_ok=True)
+        tempfile.TemporaryFile(dir=folder).close()
+
+
 def main() -> None:
     p = params.load()
     spec, rep = run_from_argv(sys.argv[1:], p, "evaluate")
+    _writable(paths.eval_dir(spec.name, rep).parent, paths.metrics(spec.name, rep).parent)
     model, _ = load_model(paths.checkpoint(spec.name, rep), expect=spec)
     dev = device()
     features = ref = None
