@@ -15,7 +15,7 @@ from aevae.params import Params
 from aevae.study import BINOMIAL_N, METRICS
 
 CONFIRMED, REFUTED, INCONCLUSIVE = "confirmed", "refuted", "inconclusive"
-SETTINGS = {  # name -> (the AE, the VAE it is compared with)
+SETTINGS = {  # name -> (first, second): the AE and the VAE it is compared with
     "report": ("ae", "vae_2d"),
     "matched": ("ae", "vae"),
 }
@@ -40,7 +40,7 @@ class Stat:
     spread: str  # what ``sd`` is
 
     def __str__(self) -> str:
-        return f"{_f(self.mean)} ± {_f(self.sd)}" if math.isfinite(self.sd) else _f(self.mean)
+        return f"{_f(self.mean)} ± {self.sd:.2g}" if math.isfinite(self.sd) else _f(self.mean)
 
 
 def _f(v: float) -> str:
@@ -107,29 +107,30 @@ class Claim:
     id: str
     text: str
     short: str
-    winner: str  # "ae" or "vae": the side the source report says is better
+    winner: str  # "first" or "second" model of a setting: the side the source report says is better
     measures: tuple[tuple[str, bool], ...]  # (metric key, the winner's value is higher)
 
 
 CLAIMS = (
-    Claim("ae_reconstructs_better", "The AE reconstructs better than the VAE.", "the AE reconstructs better", "ae",
+    Claim("ae_reconstructs_better", "The AE reconstructs better than the VAE.", "the AE reconstructs better", "first",
           (("mse", False), ("ssim", True), ("psnr", True), ("fid_recon", False))),
-    Claim("vae_smoother", "VAE reconstructions are smoother (blurrier).", "VAE reconstructions are smoother", "vae",
+    Claim("vae_smoother", "VAE reconstructions are smoother (blurrier).", "VAE reconstructions are smoother", "second",
           (("sharpness", False),)),
     Claim("vae_generates_better", "Sampling the VAE gives coherent new images: it generates better than the AE.",
-          "the VAE generates better", "vae", (("fid_samples", False), ("precision", True), ("recall", True))),
+          "the VAE generates better", "second", (("fid_samples", False), ("precision", True), ("recall", True))),
     Claim("vae_latent_separates", "The VAE's latent separates the classes.", "its latent separates classes better",
-          "vae",
+          "second",
           (("latent_acc", True), ("probe_acc", True))),
     Claim("vae_latent_continuous", "The VAE's latent has continuous transitions.",
-          "its latent has more continuous transitions", "vae",
+          "its latent has more continuous transitions", "second",
           (("interp_evenness", False), ("interp_precision", True))),
-    Claim("ae_converges_quickly", "The AE converges more quickly.", "the AE converges more quickly", "ae",
+    Claim("ae_converges_quickly", "The AE converges more quickly.", "the AE converges more quickly", "first",
           (("near_final_epoch", False),)),
 )  # fmt: skip
 LARGER_LATENT = Claim(
     "larger_latent_richer", "A 2-d latent is poor: a larger latent reconstructs better and separates classes better.",
-    "a larger latent is richer", "vae", (("mse", False), ("ssim", True), ("latent_acc", True), ("probe_acc", True)),
+    "a larger latent is richer", "first",  # its setting: (vae, vae_2d)
+    (("mse", False), ("ssim", True), ("latent_acc", True), ("probe_acc", True)),
 )  # fmt: skip
 
 
@@ -138,6 +139,7 @@ class Study:
     """Everything the report says, computed once from the runs."""
 
     p: Params
+    recorded: dict[str, int]  # sample sizes as the evaluation recorded them (fid_n, fid_bootstrap, iw_samples)
     labels: dict[str, str]  # model -> label
     stats: dict[str, dict[str, Stat]]  # model -> key -> Stat
     conv: dict[str, list[dict]]  # model -> per-replicate convergence
@@ -156,7 +158,7 @@ def build(runs: dict[str, dict[int, dict]], curves: dict[str, dict[int, pd.DataF
     for setting, (ae, vae, claims) in settings.items():
         out = {}
         for c in claims:
-            win, lose = (ae, vae) if c.winner == "ae" else (vae, ae)
+            win, lose = (ae, vae) if c.winner == "first" else (vae, ae)
             rows = []
             for key, higher in c.measures:
                 if key in stats[win] and key in stats[lose]:
@@ -165,7 +167,9 @@ def build(runs: dict[str, dict[int, dict]], curves: dict[str, dict[int, pd.DataF
             out[c.id] = (combine([r[1] for r in rows]), rows)
         verdicts[setting] = out
     labels = {name: _label(by_rep[min(by_rep)]) for name, by_rep in runs.items()}
-    return Study(p, labels, stats, conv, verdicts)
+    primary = runs["vae"][0]
+    recorded = {k: primary.get(k) for k in ("fid_n", "fid_bootstrap", "iw_samples", "interp_pairs")}
+    return Study(p, recorded, labels, stats, conv, verdicts)
 
 
 def _label(m: dict) -> str:
@@ -207,8 +211,9 @@ def _converged_text(study: Study, names) -> tuple[str, str]:
         ok.append(all(c["converged"] for c in cs))
         parts.append(f"{study.labels[n]}: last-{CONVERGE_WINDOW}-epoch change "
                      + ", ".join(f"{c['rel_change']:.2%}" for c in cs))  # fmt: skip
-    v = CONFIRMED if all(ok) else REFUTED
-    return v, "; ".join(parts) + f" (converged: < {CONVERGE_REL:.0%} in every replicate)"
+    rels = [c["rel_change"] for n in names for c in study.conv[n]]
+    v = INCONCLUSIVE if not all(map(math.isfinite, rels)) else CONFIRMED if all(ok) else REFUTED
+    return v, "; ".join(parts) + f" (converged: < {CONVERGE_REL:.0%} in every replicate; too few epochs: inconclusive)"
 
 
 def _answer(study: Study) -> str:
@@ -254,7 +259,7 @@ def render(study: Study, figures_rel: str) -> str:
     v, rows = study.verdicts["latent"][LARGER_LATENT.id]
     arch = f"dense MLP 784-{'-'.join(map(str, p.model.layers))}-latent" if p.model.arch == "dense" else (
         f"convolutional, channels {list(p.model.layers)}")  # fmt: skip
-    fid_n = p.evaluate.fid_samples
+    fid_n = study.recorded["fid_n"]
     lines = [
         "# AE vs VAE on Fashion-MNIST: the source report's claims, measured",
         "",
@@ -283,14 +288,15 @@ def render(study: Study, figures_rel: str) -> str:
         *metric_rows,
         "",
         "Spreads: *seeds* = standard deviation across the training replicates; *bootstrap* = standard deviation "
-        f"of FID over {p.evaluate.fid_bootstrap} resamples (with replacement) of both image sets, for seed 0 only "
-        "(FID for every seed would cost an Inception pass per seed); *binomial* = sqrt(p(1 - p)/n) over the n "
+        f"of FID over {study.recorded['fid_bootstrap']} resamples (with replacement) of both image sets, "
+        "for seed 0 only (FID for every seed would cost an Inception pass per seed); "
+        "*binomial* = sqrt(p(1 - p)/n) over the n "
         "generated images (or midpoints), seed 0. The active-unit count of an AE says little: its codes have no "
         "fixed scale.",
         "",
         f"`elbo`, `kl` and `nll_iw` use a Bernoulli likelihood on grey-level pixels: they are cross-entropy bounds "
-        f"(nats per image, K = {p.evaluate.iw_samples} importance samples), **not comparable with published NLLs "
-        "on binarized MNIST-type data**.",
+        f"(nats per image, K = {study.recorded['iw_samples']} importance samples), **not comparable with "
+        "published NLLs on binarized MNIST-type data**.",
         "",
         "## Setup",
         "",

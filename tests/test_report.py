@@ -102,5 +102,16 @@ def test_study_verdicts_and_report_text():
     assert "not comparable with published NLLs" in text
     for fig in report.FIGURES:
         assert f"(figures/{fig})" in text
+    # the 32-d VAE (MSE 0.02) against the 2-d one (0.04): "a larger latent reconstructs better" holds
+    larger = dict((k, v) for k, v, *_ in study.verdicts["latent"]["larger_latent_richer"][1])
+    assert larger["mse"] == CONFIRMED
     flipped = report.build(*_runs(0.03, 0.02), p)
     assert dict((k, v) for k, v, *_ in flipped.verdicts["matched"]["ae_reconstructs_better"][1])["mse"] == REFUTED
+
+
+def test_one_epoch_cannot_say_whether_a_model_converged():
+    runs, _ = _runs(0.01, 0.02)
+    curves = {n: {r: _curve([300.0]) for r in range(3)} for n in runs}
+    study = report.build(runs, curves, params.from_dict({}))
+    verdict, text = report._converged_text(study, ("ae", "vae"))
+    assert verdict == INCONCLUSIVE and "nan%" in text
