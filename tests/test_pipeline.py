@@ -3,14 +3,16 @@
 Two independent copies of the project (separate DVC caches, so nothing is restored from a cache)
 run `dvc repro`; the second must reproduce the first byte for byte: every hash in dvc.lock and
 the metrics files. Then: `dvc status` is clean, bad params stop the pipeline with every earlier
-output intact, a param change invalidates only the stages that read it, `dvc push` / `dvc pull`
-round-trip through a local remote, and `dvc plots show` writes a page with every figure.
+output intact, a param or code change re-runs exactly the stages that read it (what `dvc repro`
+would run, not what `dvc status` lists), `dvc push` / `dvc pull` round-trip through a local
+remote, and `dvc plots show` writes a page with every figure.
 """
 
 from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -20,14 +22,17 @@ import pytest
 import yaml
 
 from aevae import paths
+from aevae.study import METRICS
 from tests.conftest import LOCAL
 
 pytestmark = pytest.mark.slow
 SMALL = {
+    "replicates": [0, 1],
     "data": {"subset": 300, "val_size": 60, "mirrors": [], "local_dirs": [str(LOCAL)]},
-    "train": {"epochs": 1, "batch_size": 64},
-    "evaluate": {"fid_samples": 64, "iw_samples": 8},
+    "train": {"epochs": 1, "batch_size": 32},
+    "evaluate": {"fid_samples": 64, "fid_bootstrap": 3, "iw_samples": 8},
 }
+RUNS = [f"{m}@{r}" for m in ("ae", "vae", "vae_2d") for r in (0, 1)]
 
 
 def _env() -> dict[str, str]:
@@ -48,7 +53,8 @@ def set_params(root: Path, updates: dict) -> None:
     p = yaml.safe_load(f.read_text())
     for k, v in updates.items():
         if isinstance(v, dict):
-            p[k].update(v)
+            for k2, v2 in v.items():
+                p[k][k2] = {**p[k][k2], **v2} if isinstance(v2, dict) else v2
         else:
             p[k] = v
     f.write_text(yaml.safe_dump(p, sort_keys=False))
@@ -89,7 +95,7 @@ def _changed_stages(root: Path) -> set[str]:
 
 
 def _outputs(root: Path) -> dict[str, bytes]:
-    files = [root / "dvc.lock", *sorted((root / "metrics").glob("*.json")), *sorted((root / "plots").rglob("*.*"))]
+    files = [root / "dvc.lock", *sorted((root / "metrics").rglob("*.json")), *sorted((root / "plots").rglob("*.*"))]
     files += sorted((root / "data" / "models").glob("*.pt"))
     return {str(f.relative_to(root)): f.read_bytes() for f in files if f.is_file()}
 
@@ -105,16 +111,25 @@ def runs(tmp_path_factory):
 def test_second_run_reproduces_the_first_byte_for_byte(runs):
     a, b, logs = runs
     out_a, out_b = _outputs(a), _outputs(b)
-    assert "metrics/ae.json" in out_a and "metrics/vae.json" in out_a and "plots/figures/samples.png" in out_a
+    assert {f"metrics/runs/{r.replace('@', '-')}.json" for r in RUNS} <= out_a.keys()
+    assert {
+        "metrics/study.json",
+        "plots/figures/samples.png",
+        "plots/REPORT.md",
+        "data/models/vae_2d-1.pt",
+    } <= out_a.keys()
     assert out_a.keys() == out_b.keys()
     differ = [k for k in out_a if out_a[k] != out_b[k]]
     assert not differ, f"not reproduced byte for byte: {differ}"
     for log in logs:
-        assert "Running stage 'evaluate_vae'" in log and "is cached" not in log
-    m = json.loads((a / "metrics/vae.json").read_text())
-    for key in ("mse", "ssim", "psnr", "fid_recon", "fid_samples", "latent_acc", "elbo", "kl", "nll_iw"):
-        assert isinstance(m[key], float)
-    assert m["fid_n"] == 64 and m["protocol"]["device"] == "cpu"
+        assert "Running stage 'evaluate_vae_2d@1'" in log and "is cached" not in log
+    m = json.loads((a / "metrics/runs/vae_2d-0.json").read_text())
+    for key in METRICS:
+        assert isinstance(m[key], float | int), key
+    assert m["fid_n"] == 64 and m["protocol"]["device"] == "cpu" and m["run"]["spec"]["latent"] == 2
+    assert "fid_samples" not in json.loads((a / "metrics/runs/vae-1.json").read_text())  # Inception: seed 0 only
+    study = json.loads((a / "metrics/study.json").read_text())
+    assert study["models"]["vae"]["mse"]["n"] == 2 and set(study["verdicts"]) == {"report", "matched", "latent"}
 
 
 def test_status_is_clean_and_repro_is_a_no_op(runs):
@@ -124,22 +139,79 @@ def test_status_is_clean_and_repro_is_a_no_op(runs):
     assert "Running stage" not in log
 
 
-def test_param_changes_invalidate_only_their_readers(runs):
+def _ran(log: str) -> set[str]:
+    return set(re.findall(r"Running stage '([^']+)'", log)) - {"check_params"}
+
+
+def _would_run(root: Path) -> set[str]:
+    """The stages `dvc repro` would run now, downstream ones included.
+
+    `dvc repro --dry` alone (like `dvc status`) lists only stages whose own deps changed, not those
+    downstream of them; `--force-downstream` adds every descendant of a changed stage: what a real
+    `dvc repro` runs when the changed stages' outputs change (they do: training and evaluation are
+    deterministic functions of their inputs). test_a_real_repro_runs_what_the_dry_run_says checks it.
+    """
+    return _ran(dvc(root, "repro", "--dry", "--force-downstream").stdout)
+
+
+TRAIN = lambda *models: {f"train_{m}@{r}" for m in models for r in (0, 1)}  # noqa: E731
+EVAL = lambda *models: {f"evaluate_{m}@{r}" for m in models for r in (0, 1)}  # noqa: E731
+
+
+@pytest.mark.parametrize(
+    ("updates", "expected"),
+    [
+        ({"latent_dim": 4}, TRAIN("ae", "vae") | EVAL("ae", "vae") | {"plot"}),  # the 2-d VAE stays cached
+        ({"vae": {"beta": 4.0}}, TRAIN("vae", "vae_2d") | EVAL("vae", "vae_2d") | {"plot"}),
+        ({"vae_2d": {"latent_dim": 3}}, TRAIN("vae_2d") | EVAL("vae_2d") | {"plot"}),
+        ({"evaluate": {"iw_samples": 16}}, EVAL("vae", "vae_2d") | {"plot"}),
+        ({"model": {"conv": {"channels": [8, 16]}}}, set()),  # a dense study does not read conv's knobs
+        ({"evaluate": {"fid_samples": 60}}, {"fid_reference"} | EVAL("ae", "vae", "vae_2d") | {"plot"}),
+    ],
+)
+def test_param_changes_rerun_exactly_their_readers(runs, updates, expected):
     a, _, _ = runs
     original = (a / "params.yaml").read_text()
     try:
-        set_params(a, {"latent_dim": 4})
-        changed = _changed_stages(a)
-        assert {"train_ae", "train_vae"} <= changed
-        assert not changed & {"download", "prepare", "fid_weights", "fid_reference"}
-        (a / "params.yaml").write_text(original)
-        set_params(a, {"vae": {"beta": 4.0}})
-        assert _changed_stages(a) - {"check_params"} == {"train_vae", "plot"}  # the report states beta
-        (a / "params.yaml").write_text(original)
-        set_params(a, {"evaluate": {"iw_samples": 16}})
-        assert _changed_stages(a) - {"check_params"} == {"evaluate_vae"}
+        set_params(a, updates)
+        assert _would_run(a) == expected
     finally:
         (a / "params.yaml").write_text(original)
+
+
+def test_a_real_repro_runs_what_the_dry_run_says(runs):
+    a, _, _ = runs
+    commit(a, "before the change")
+    try:
+        set_params(a, {"evaluate": {"iw_samples": 16}})
+        predicted = _would_run(a)
+        ran = _ran(dvc(a, "repro").stdout)
+        assert ran == predicted == EVAL("vae", "vae_2d") | {"plot"}  # plot reads the VAEs' new metrics
+    finally:
+        subprocess.run(["git", "checkout", "--", "."], cwd=a, check=True)
+        dvc(a, "checkout")
+    assert _changed_stages(a) == set()
+
+
+@pytest.mark.parametrize(
+    ("code", "expected"),
+    [
+        ("aevae/data.py", {"download", "prepare", "fid_reference", "plot"} | TRAIN("ae", "vae", "vae_2d")
+         | EVAL("ae", "vae", "vae_2d")),
+        ("aevae/losses.py", TRAIN("ae", "vae", "vae_2d") | EVAL("ae", "vae", "vae_2d") | {"plot"}),
+        ("aevae/metrics.py", EVAL("ae", "vae", "vae_2d") | {"plot"}),
+        ("aevae/plots.py", {"plot"}),
+    ],
+)  # fmt: skip
+def test_code_changes_rerun_exactly_the_stages_that_run_it(runs, code, expected):
+    a, _, _ = runs
+    f = a / code
+    original = f.read_text()
+    try:
+        f.write_text(original + "\n# a change\n")
+        assert _would_run(a) == expected
+    finally:
+        f.write_text(original)
 
 
 @pytest.mark.parametrize(
@@ -177,7 +249,7 @@ def test_push_pull_round_trip(runs, tmp_path):
     dvc(c, "remote", "modify", "--local", "local", "url", str(remote))
     dvc(c, "pull")
     assert _changed_stages(c) == set()
-    assert (c / "data/models/vae.pt").read_bytes() == (a / "data/models/vae.pt").read_bytes()
+    assert (c / "data/models/vae-0.pt").read_bytes() == (a / "data/models/vae-0.pt").read_bytes()
 
 
 def test_plots_show_page_has_every_figure(runs):
@@ -186,7 +258,7 @@ def test_plots_show_page_has_every_figure(runs):
     html = (a / "page" / "index.html").read_text()
     for png in (a / "plots" / "figures").glob("*.png"):
         assert png.stem in html
-    assert "Training loss" in html
+    assert "Loss, primary runs" in html
 
 
 def test_plots_page_draws_offline_in_a_real_browser(runs, tmp_path):
