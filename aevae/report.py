@@ -14,7 +14,7 @@ import pandas as pd
 from aevae.params import Params
 from aevae.study import BINOMIAL_N, METRICS
 
-CONFIRMED, REFUTED, INCONCLUSIVE = "confirmed", "refuted", "inconclusive"
+CONFIRMED, REFUTED, INCONCLUSIVE, MIXED = "confirmed", "refuted", "inconclusive", "mixed"
 SETTINGS = {  # name -> (first, second): the AE and the VAE it is compared with
     "report": ("ae", "vae_2d"),
     "matched": ("ae", "vae"),
@@ -82,8 +82,12 @@ def verdict(claimed: Stat, other: Stat, higher: bool) -> str:
 
 
 def combine(verdicts: list[str]) -> str:
-    """A claim with several measures: its verdict only when they all agree."""
-    return verdicts[0] if verdicts and all(v == verdicts[0] for v in verdicts) else INCONCLUSIVE
+    """A claim with several measures: their verdict when they all agree; **mixed** when some confirm and
+    some refute it (each beyond its spread: the claim holds in one sense and fails in another);
+    else inconclusive."""
+    if verdicts and all(v == verdicts[0] for v in verdicts):
+        return verdicts[0]
+    return MIXED if CONFIRMED in verdicts and REFUTED in verdicts else INCONCLUSIVE
 
 
 # ------------------------------------------------------------------ convergence
@@ -223,8 +227,9 @@ def _answer(study: Study) -> str:
         for c in CLAIMS:
             v, rows = study.verdicts[setting][c.id]
             if rows:
-                k, _, sa, sb = rows[0]
-                out.append(f"{c.short}: {_bold(v)} ({_name(k)} {_f(sa.mean)} vs {_f(sb.mean)})")
+                each = ", ".join(f"{k} {_f(sa.mean)} vs {_f(sb.mean)}" + (f" {sv}" if len(rows) > 1 else "")
+                                 for k, sv, sa, sb in rows)  # fmt: skip
+                out.append(f"{c.short}: {_bold(v)} ({each})")
         return "; ".join(out)
 
     n = len(study.p.replicates)
@@ -232,8 +237,9 @@ def _answer(study: Study) -> str:
         f"**Answer.** Measured with {n} training seeds per model, spreads included, the source report's trade-off "
         f"reads as follows. At its own setting ({study.labels['ae']} vs {study.labels['vae_2d']}): "
         f"{says('report')}. At matched capacity ({study.labels['ae']} vs {study.labels['vae']}): {says('matched')}. "
-        "A verdict is confirmed or refuted only when the gap is larger than the sum of the two spreads; "
-        "otherwise it is inconclusive. Both models' convergence and the larger-latent claim are below."
+        "(First model's value vs the second's.) A verdict is confirmed or refuted only when the gap is larger than "
+        "the sum of the two spreads, otherwise inconclusive; mixed when the measures of one claim confirm and "
+        "refute it. Convergence and the larger-latent claim are below."
     )
 
 

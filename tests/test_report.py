@@ -34,7 +34,8 @@ def test_verdict_needs_a_gap_larger_than_the_spread(claimed, other, higher, expe
 def test_combine_gives_a_verdict_only_when_all_measures_agree():
     assert report.combine([CONFIRMED, CONFIRMED]) == CONFIRMED
     assert report.combine([REFUTED, REFUTED]) == REFUTED
-    assert report.combine([CONFIRMED, REFUTED]) == INCONCLUSIVE
+    assert report.combine([CONFIRMED, REFUTED]) == report.MIXED  # beyond the spread both ways
+    assert report.combine([CONFIRMED, INCONCLUSIVE]) == INCONCLUSIVE
     assert report.combine([]) == INCONCLUSIVE
 
 
