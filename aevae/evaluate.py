@@ -31,7 +31,7 @@ BATCH = 2000
 GRID = 15  # manifold: GRID x GRID decoded images
 QUANTILES = norm.ppf(np.linspace(0.05, 0.95, GRID))
 INTERP_STEPS = 11  # points on each decoded line, ends included (t = 0, 0.1, ..., 1)
-INTERP_PAIRS = 1000  # random test pairs of different classes for the continuity measures
+INTERP_PAIRS = 1000  # random test pairs of different classes for the continuity measures (<= fid_samples)
 # drawn interpolations: the first test image of each class in these class pairs
 FIGURE_PAIRS = ((0, 9), (1, 3), (2, 7), (5, 8), (4, 6))
 SAMPLERS = {"ae": "Gaussian (full covariance) fitted to the training codes", "vae": "prior N(0, I)"}
@@ -143,7 +143,7 @@ def run(
     }
 
     # continuity: decoded straight lines between random test pairs of different classes
-    pairs = random_pairs(y, INTERP_PAIRS, stream(p.seed, "interpolation pairs"))
+    pairs = random_pairs(y, min(INTERP_PAIRS, n_fid), stream(p.seed, "interpolation pairs"))
     paths = lines(model, z_test[pairs], device)
     out["interp_evenness"] = metrics.path_evenness(paths)
     out["interp_pairs"] = len(pairs)
