@@ -100,7 +100,7 @@ def manifold(grids: dict[str, np.ndarray], how: dict[str, str], labels: dict[str
         ax.set_xticks([]), ax.set_yticks([])
         ax.set_xlabel("latent direction 1  \u2192")
         ax.set_ylabel("latent direction 2  \u2192")
-        ax.set_title(f"{labels[k]}: decoded {g}x{g} grid\n{how[k]}", fontsize=9)
+        ax.set_title(f"{labels[k]}\n{how[k].replace(' along: ', chr(10) + 'along: ')}", fontsize=9)
     _save(fig, path)
 
 
