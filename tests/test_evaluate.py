@@ -80,7 +80,8 @@ def test_each_random_quantity_has_its_own_stream(small):
     # fid_samples used to share one generator with the bounds: changing it moved elbo and nll_iw
     a, _ = _run(small, "vae")
     b, _ = _run(small, "vae", _profile(fid_samples=80))
-    for k in ("elbo", "kl", "nll_iw", "interp_evenness", "mse", "latent_acc"):
+    # (the number of interpolation pairs is min(1000, fid_samples) by design, so evenness may move here)
+    for k in ("elbo", "kl", "nll_iw", "mse", "latent_acc", "probe_acc"):
         assert a.metrics[k] == b.metrics[k], k
     np.testing.assert_array_equal(a.arrays["samples"][:60], b.arrays["samples"][:60])  # a prefix of the same draw
     assert a.metrics["fid_samples"] != b.metrics["fid_samples"]
