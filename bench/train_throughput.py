@@ -29,7 +29,7 @@ from bench.peak import matmul_peak_flops
 def make(arch: str, batch: int):
     p = params.from_dict({"model": {"arch": arch}, "train": {"batch_size": batch}})
     torch.manual_seed(0)
-    model = models.build("vae", p)
+    model = models.build(models.spec("vae", p))
     return model, torch.optim.Adam(model.parameters(), lr=1e-3, fused=True), losses.loss_fn("vae")
 
 
