@@ -53,9 +53,12 @@ def test_real_ctrl_c_in_a_stage_process_is_one_line():
         cli(main)
     """)
     root = Path(errors.__file__).resolve().parent.parent
+    # a job started in the background by a non-interactive shell (as CI may run us) inherits SIGINT
+    # ignored, and Python then installs no KeyboardInterrupt handler: give the child a terminal's default
     child = subprocess.Popen(
-        [sys.executable, "-c", code], cwd=root, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
-    )
+        [sys.executable, "-c", code], cwd=root, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
+    )  # fmt: skip
     assert child.stdout.readline() == "ready\n"
     child.send_signal(signal.SIGINT)
     _, err = child.communicate(timeout=10)
