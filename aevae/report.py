@@ -11,6 +11,7 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
+from aevae.models import Spec
 from aevae.params import Params
 from aevae.study import BINOMIAL_N, METRICS
 
@@ -159,15 +160,15 @@ def build(runs: dict[str, dict[int, dict]], curves: dict[str, dict[int, pd.DataF
         stats[name]["near_final_epoch"] = _seeds([c["near_final_epoch"] for c in conv[name]])
     settings = {**{s: (a, b, CLAIMS) for s, (a, b) in SETTINGS.items()}, "latent": ("vae", "vae_2d", (LARGER_LATENT,))}
     verdicts = {}
-    for setting, (ae, vae, claims) in settings.items():
+    for setting, (first, second, claims) in settings.items():
         out = {}
         for c in claims:
-            win, lose = (ae, vae) if c.winner == "first" else (vae, ae)
+            win, lose = (first, second) if c.winner == "first" else (second, first)
             rows = []
             for key, higher in c.measures:
                 if key in stats[win] and key in stats[lose]:
-                    rows.append((key, verdict(stats[win][key], stats[lose][key], higher), stats[ae][key],
-                                 stats[vae][key]))  # fmt: skip
+                    rows.append((key, verdict(stats[win][key], stats[lose][key], higher), stats[first][key],
+                                 stats[second][key]))  # fmt: skip
             out[c.id] = (combine([r[1] for r in rows]), rows)
         verdicts[setting] = out
     labels = {name: _label(by_rep[min(by_rep)]) for name, by_rep in runs.items()}
@@ -177,8 +178,9 @@ def build(runs: dict[str, dict[int, dict]], curves: dict[str, dict[int, pd.DataF
 
 
 def _label(m: dict) -> str:
+    """The run's model as ``Spec.label`` names it, from the spec its evaluation recorded."""
     s = m["run"]["spec"]
-    return f"{s['kind'].upper()} ({s['arch']}, latent {s['latent']})"
+    return Spec(**{**s, "layers": tuple(s["layers"])}).label
 
 
 def summary(study: Study) -> dict:
@@ -209,14 +211,11 @@ def _evidence(rows, a: str, b: str) -> str:
 
 
 def _converged_text(study: Study, names) -> tuple[str, str]:
-    parts, ok = [], []
-    for n in names:
-        cs = study.conv[n]
-        ok.append(all(c["converged"] for c in cs))
-        parts.append(f"{study.labels[n]}: last-{CONVERGE_WINDOW}-epoch change "
-                     + ", ".join(f"{c['rel_change']:.2%}" for c in cs))  # fmt: skip
-    rels = [c["rel_change"] for n in names for c in study.conv[n]]
-    v = INCONCLUSIVE if not all(map(math.isfinite, rels)) else CONFIRMED if all(ok) else REFUTED
+    parts = [f"{study.labels[n]}: last-{CONVERGE_WINDOW}-epoch change "
+             + ", ".join(f"{c['rel_change']:.2%}" for c in study.conv[n]) for n in names]  # fmt: skip
+    runs = [c for n in names for c in study.conv[n]]
+    v = (INCONCLUSIVE if not all(math.isfinite(c["rel_change"]) for c in runs)
+         else CONFIRMED if all(c["converged"] for c in runs) else REFUTED)  # fmt: skip
     return v, "; ".join(parts) + f" (converged: < {CONVERGE_REL:.0%} in every replicate; too few epochs: inconclusive)"
 
 

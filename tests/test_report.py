@@ -7,6 +7,7 @@ import pandas as pd
 import pytest
 
 from aevae import params, report
+from aevae.models import Spec
 from aevae.report import CONFIRMED, INCONCLUSIVE, REFUTED, Stat
 from aevae.study import METRICS
 
@@ -68,8 +69,8 @@ def _runs(ae_mse, vae_mse):
 
     def one(name, mse, latent, rep):
         m = {k: 0.5 for k in METRICS if not METRICS[k].vae_only}
-        m.update({"mse": mse + 1e-4 * rep, "run": {"spec": {"kind": name[:3].rstrip("_"), "arch": "dense",
-                  "latent": latent}}, "interp_pairs": 100})  # fmt: skip
+        spec = Spec(name, "ae" if name == "ae" else "vae", "dense", latent, (512, 256))
+        m.update({"mse": mse + 1e-4 * rep, "run": {"spec": spec.as_dict()}, "interp_pairs": 100})
         if rep == 0:
             m.update({"fid_recon_sd": 1.0, "fid_samples_sd": 1.0, "fid_bootstrap": 20, "fid_n": 100})
         else:
