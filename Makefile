@@ -6,7 +6,7 @@ DVC   := $(VENV)/bin/dvc
 FASHION_MNIST_DIR ?= /usr/share/datasets/fashion-mnist
 
 .DEFAULT_GOAL := help
-.PHONY: help install data-package browser repro test lint verify bench sweep clean
+.PHONY: help install data-package browser repro campaign test lint verify bench clean
 # root runs apt-get itself; anyone else through passwordless sudo (GitHub runners); else we say what to run
 APT := $(shell [ "$$(id -u)" = 0 ] && echo apt-get || { sudo -n true 2>/dev/null && echo "sudo apt-get"; })
 
@@ -42,8 +42,11 @@ elif command -v apt-get >/dev/null && [ -n "$(APT)" ]; then \
 else echo "note: $(2) is not installed and cannot be here (no apt-get, or neither root nor sudo): $(3)"; fi
 endef
 
-repro: install ## set up, then run the whole study (dvc repro)
-	PATH=$(abspath $(VENV))/bin:$$PATH $(DVC) repro
+repro: install ## set up, then run the whole study (dvc repro dvc.yaml: the study, not the campaign)
+	PATH=$(abspath $(VENV))/bin:$$PATH $(DVC) repro dvc.yaml
+
+campaign: install ## the future-work campaign (campaign/dvc.yaml): every variant, the record attempt, results; resumes
+	PATH=$(abspath $(VENV))/bin:$$PATH $(DVC) repro campaign/dvc.yaml
 
 test: install browser ## set up, then run the test suite (includes a small end-to-end DVC run, twice)
 	PATH=$(abspath $(VENV))/bin:$$PATH $(PY) -m pytest
@@ -52,19 +55,12 @@ lint: install ## ruff lint and format check
 	$(VENV)/bin/ruff check . && $(VENV)/bin/ruff format --check .
 
 verify: install ## re-run the full study from scratch and compare metrics with the committed ones
-	PATH=$(abspath $(VENV))/bin:$$PATH $(DVC) repro --force
+	PATH=$(abspath $(VENV))/bin:$$PATH $(DVC) repro --force dvc.yaml
 	$(PY) -m aevae.verify
 
 bench: install ## speed benchmarks: training step and Inception features
 	$(PY) -m bench.train_throughput
 	$(PY) -m bench.fid_throughput
-
-SWEEP_ARGS ?=
-sweep: install ## latent_dim sweep (2..64) as queued experiments, then plots/sweep.png; SWEEP_ARGS="-S train.epochs=2 ..." for a short one
-	PATH=$(abspath $(VENV))/bin:$$PATH $(DVC) exp run --queue -S 'latent_dim=2,8,16,32,64' $(SWEEP_ARGS)
-	PATH=$(abspath $(VENV))/bin:$$PATH $(DVC) queue start --jobs 1
-	while $(DVC) queue status | grep -qE 'Queued|Running'; do sleep 10; done
-	$(PY) -m aevae.sweep
 
 clean: ## remove the venv and caches (DVC's cache in .dvc/cache stays)
 	rm -rf $(VENV) .pytest_cache .ruff_cache

@@ -1,5 +1,5 @@
 """The study's vocabulary, stated once: the metrics (label, which way is better, what spread they
-carry) that the report, the figures, ``verify`` and ``sweep`` all read."""
+carry) that the report, the figures, ``verify`` and the campaign all read."""
 
 from __future__ import annotations
 

@@ -60,9 +60,14 @@ def _docstring_only(f: Path) -> bool:
 
 
 def _stages() -> dict[str, dict]:
-    """Stage name -> definition, ``foreach`` stages taken by their ``do`` template."""
-    raw = yaml.safe_load((paths.ROOT / "dvc.yaml").read_text())["stages"]
-    return {name: st.get("do", st) for name, st in raw.items()}
+    """Stage name -> definition, ``foreach`` stages taken by their ``do`` template: the study's and the
+    campaign's (whose commands run from the root, ``wdir: ..``, so their paths read the same)."""
+    out = {}
+    for pipeline in ("dvc.yaml", "campaign/dvc.yaml"):
+        raw = yaml.safe_load((paths.ROOT / pipeline).read_text())["stages"]
+        prefix = "" if pipeline == "dvc.yaml" else f"{pipeline}:"
+        out |= {prefix + name: st.get("do", st) for name, st in raw.items()}
+    return out
 
 
 def _cmd_module(cmd: str) -> str:

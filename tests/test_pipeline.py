@@ -60,13 +60,16 @@ def set_params(root: Path, updates: dict) -> None:
     f.write_text(yaml.safe_dump(p, sort_keys=False))
 
 
-def project_copy(dest: Path) -> Path:
-    """The working tree as git sees it (tracked + untracked-not-ignored), as a fresh git repo."""
+def project_copy(dest: Path, campaign: bool = False) -> Path:
+    """The working tree as git sees it (tracked + untracked-not-ignored), as a fresh git repo; without
+    the campaign's pipeline unless ``campaign`` (DVC runs every dvc.yaml it finds: here, the study's)."""
     files = subprocess.run(
         ["git", "ls-files", "--cached", "--others", "--exclude-standard", "-z"],
         cwd=paths.ROOT, capture_output=True, text=True, check=True,
     ).stdout.split("\0")  # fmt: skip
     for rel in filter(None, files):
+        if not campaign and rel in ("campaign/dvc.yaml", "campaign/dvc.lock"):
+            continue
         src = paths.ROOT / rel
         if src.is_file():
             (dest / rel).parent.mkdir(parents=True, exist_ok=True)
@@ -77,6 +80,7 @@ def project_copy(dest: Path) -> Path:
         shutil.copy2(template, dest / ".dvc" / "plots_template.html")
     # the committed baseline is the full study; the small profile starts from none
     (dest / "dvc.lock").unlink(missing_ok=True)
+    (dest / "campaign" / "dvc.lock").unlink(missing_ok=True)
     set_params(dest, SMALL)
     subprocess.run(["git", "init", "-q"], cwd=dest, check=True)
     commit(dest, "small profile")

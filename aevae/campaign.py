@@ -1,0 +1,356 @@
+"""The campaign: the source report's future work, run as variants of the study (``campaign/dvc.yaml``).
+
+Each variant is the study's model with a few knobs changed (latent size, architecture, beta, class
+conditioning), trained by the study's loop and evaluated by the study's ``evaluate.run`` with the
+campaign's ``fid_n`` for its family; besides its own sampler it can be sampled by ex-post samplers
+(``aevae.samplers``). The record attempt scores the best VAE-family sampler at 10,000 images under
+our protocol and under Dai & Wipf's (each generated image min-max rescaled to [0, 1]).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import logging
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+import yaml
+
+from aevae import conditional, evaluate, fid, metrics, samplers, train
+from aevae.campaign_paths import PATHS
+from aevae.data import Split
+from aevae.errors import StudyError
+from aevae.models import Spec
+from aevae.params import MIN_FID, N_TEST, Params
+from aevae.runtime import stream
+
+log = logging.getLogger(__name__)
+
+
+MODELS = ("ae", "vae", "cvae")
+ARCHS = ("dense", "conv")
+OWN_SAMPLER = {"ae": "gaussian", "vae": "prior", "cvae": "prior"}  # what evaluate.SAMPLERS describes
+FIGURE_SAMPLES = 100  # generated images kept per sampler for the figures
+# Published Fashion-MNIST FIDs (10,000 generated vs the 10,000 test images, TF Inception), Dai & Wipf
+# (ICLR 2019), Table 1; their code rescales each generated image to [min, max] = [0, 1] before scoring.
+PUBLISHED = {"VAE (Dai & Wipf 2019, Table 1)": (43.6, 0.7), "2-Stage VAE (Dai & Wipf 2019, Table 1)": (29.3, 1.0)}
+
+
+class CampaignError(StudyError):
+    pass
+
+
+@dataclass(frozen=True)
+class Variant:
+    name: str
+    family: str
+    model: str  # "ae", "vae" or "cvae"
+    arch: str
+    latent: int
+    beta: float
+    samplers: tuple[str, ...]
+
+    @property
+    def label(self) -> str:
+        beta = f", beta {self.beta:g}" if self.model != "ae" and self.beta != 1 else ""
+        return f"{self.model.upper()} ({self.arch}, latent {self.latent}{beta})"
+
+
+@dataclass(frozen=True)
+class TwoStage:
+    hidden: tuple[int, ...]
+    epochs: int
+    batch_size: int
+    lr: float
+
+
+@dataclass(frozen=True)
+class Config:
+    fid_n: dict[str, int]
+    iw_samples: int
+    gmm_components: int
+    two_stage: TwoStage
+    classifier_epochs: int
+    record_variant: str
+    variants: dict[str, Variant]
+
+
+# ------------------------------------------------------------------ config
+
+
+def _get(raw, key: str, typ, where: str):
+    if not isinstance(raw, dict) or key not in raw:
+        raise CampaignError(f"{where}.{key}: missing from campaign/params.yaml; restore it with "
+                            "`git checkout -- campaign/params.yaml`")  # fmt: skip
+    v = raw[key]
+    ok = isinstance(v, typ) and not (isinstance(v, bool) and typ in (int, float, (int, float)))
+    if not ok:
+        raise CampaignError(f"{where}.{key}: {v!r} is not {getattr(typ, '__name__', 'a number')}")
+    return v
+
+
+def _positive(v, name: str, hi: float | None = None):
+    if v <= 0 or (hi is not None and v > hi):
+        raise CampaignError(f"{name}: {v!r} must be > 0" + (f" and <= {hi}" if hi is not None else ""))
+    return v
+
+
+def load_config(path: Path | None = None) -> Config:
+    """Read and check ``campaign/params.yaml``: each fault is one line naming the key and what is allowed."""
+    path = Path(path or PATHS["params"])
+    try:
+        raw = yaml.safe_load(path.read_text())
+    except FileNotFoundError:
+        raise CampaignError(f"{path}: not found; restore it with `git checkout -- campaign/params.yaml`") from None
+    except yaml.YAMLError as e:
+        raise CampaignError(f"{path}: not valid YAML ({str(e).splitlines()[0]})") from None
+    fid_n = _get(raw, "fid_n", dict, "campaign")
+    for fam, n in fid_n.items():
+        if isinstance(n, bool) or not isinstance(n, int) or not MIN_FID <= n <= N_TEST:
+            raise CampaignError(f"fid_n.{fam}: {n!r} must be an integer from {MIN_FID} to {N_TEST}")
+    if "record" not in fid_n:
+        raise CampaignError("fid_n.record: missing; the record attempt's sample size (10000 as published)")
+    t = _get(raw, "two_stage", dict, "campaign")
+    hidden = _get(t, "hidden", list, "two_stage")
+    if not hidden or not all(isinstance(h, int) and not isinstance(h, bool) and h > 0 for h in hidden):
+        raise CampaignError(f"two_stage.hidden: {hidden!r} must be a list of positive integers")
+    two = TwoStage(tuple(hidden), _positive(_get(t, "epochs", int, "two_stage"), "two_stage.epochs"),
+                   _positive(_get(t, "batch_size", int, "two_stage"), "two_stage.batch_size"),
+                   _positive(_get(t, "lr", (int, float), "two_stage"), "two_stage.lr", 10))  # fmt: skip
+    variants = {}
+    for name, v in _get(raw, "variants", dict, "campaign").items():
+        where = f"variants.{name}"
+        model, arch = _get(v, "model", str, where), _get(v, "arch", str, where)
+        family = _get(v, "family", str, where)
+        if model not in MODELS:
+            raise CampaignError(f"{where}.model: {model!r} is not one of {', '.join(MODELS)}")
+        if arch not in ARCHS or (model == "cvae" and arch != "dense"):
+            allowed = "dense (the conditional VAE is dense only)" if model == "cvae" else ", ".join(ARCHS)
+            raise CampaignError(f"{where}.arch: {arch!r} is not one of {allowed}")
+        if family not in fid_n:
+            raise CampaignError(f"{where}.family: {family!r} has no fid_n; families with one: {', '.join(fid_n)}")
+        used = _get(v, "samplers", list, where)
+        bad = [s for s in used if s not in samplers.NAMES]
+        if bad or (used and model == "cvae"):
+            raise CampaignError(f"{where}.samplers: {bad or used} not allowed; ex-post samplers: "
+                                f"{', '.join(samplers.NAMES)} (none for the conditional VAE)")  # fmt: skip
+        latent = _get(v, "latent", int, where)
+        _positive(latent, f"{where}.latent", 784)
+        beta = float(_get(v, "beta", (int, float), where))
+        if beta < 0:
+            raise CampaignError(f"{where}.beta: {beta!r} must be >= 0")
+        variants[name] = Variant(name, family, model, arch, latent, beta, tuple(used))
+    record = _get(_get(raw, "record", dict, "campaign"), "variant", str, "record")
+    if record not in variants or variants[record].model != "vae":
+        vaes = [n for n, v in variants.items() if v.model == "vae"]
+        raise CampaignError(f"record.variant: {record!r} is not a VAE variant; one of {', '.join(vaes)}")
+    iw = _positive(_get(raw, "iw_samples", int, "campaign"), "iw_samples")
+    comps = _positive(_get(_get(raw, "gmm", dict, "campaign"), "components", int, "gmm"), "gmm.components")
+    epochs = _positive(_get(_get(raw, "classifier", dict, "campaign"), "epochs", int, "classifier"),
+                       "classifier.epochs")  # fmt: skip
+    return Config(dict(fid_n), iw, comps, two, epochs, record, variants)
+
+
+def variant(cfg: Config, name: str) -> Variant:
+    if name not in cfg.variants:
+        raise CampaignError(f"unknown variant {name!r}; campaign/params.yaml has: {', '.join(cfg.variants)}")
+    return cfg.variants[name]
+
+
+def variant_params(p: Params, v: Variant, cfg: Config) -> Params:
+    """The study's params with the variant's knobs (and the campaign's evaluation sizes) in place."""
+    n = min(cfg.fid_n[v.family], p.n_test)
+    return dataclasses.replace(
+        p,
+        latent_dim=v.latent,
+        model=dataclasses.replace(p.model, arch=v.arch),
+        vae=dataclasses.replace(p.vae, beta=v.beta),
+        evaluate=dataclasses.replace(p.evaluate, fid_samples=n, iw_samples=cfg.iw_samples),
+    )
+
+
+def spec(v: Variant, p: Params) -> Spec:
+    return Spec(v.name, v.model, v.arch, v.latent, p.model.dense.hidden if v.arch == "dense" else p.model.conv.channels)
+
+
+def read_json(path: Path) -> dict:
+    """A campaign metrics file; a missing or corrupt one is one line saying how to restore it."""
+    try:
+        return json.loads(Path(path).read_text())
+    except FileNotFoundError:
+        raise CampaignError(f"{path}: missing; `dvc repro campaign/dvc.yaml` makes it") from None
+    except (ValueError, UnicodeDecodeError) as e:
+        raise CampaignError(
+            f"{path}: corrupt or truncated ({type(e).__name__}); `git checkout -- {path}` restores the committed one"
+        ) from None
+
+
+# ------------------------------------------------------------------ one variant
+
+
+def frechet(feats1: np.ndarray, feats2: np.ndarray) -> float:
+    """FID of two feature sets, the same quantity as ``fid.fid``, computed in a way that stays cheap.
+
+    tr((S1 S2)^{1/2}) is the sum of the square roots of the eigenvalues of S1 S2. With centred,
+    scaled features A = (F1 - m1) / sqrt(n1 - 1) and B likewise, S1 = A^T A and S2 = B^T B, so the
+    nonzero eigenvalues of S1 S2 are the squared singular values of A B^T (n1 x n2): the trace is the
+    nuclear norm of A B^T. With fewer images than features (the campaign's 1,000 against 2,048) that
+    is one small SVD instead of the eigenvalues of a 2048 x 2048 non-symmetric product (half a minute
+    on this CPU). With more images, the symmetric form tr((S1^1/2 S2 S1^1/2)^1/2) by two ``eigh``.
+    """
+    f1, f2 = np.asarray(feats1, np.float64), np.asarray(feats2, np.float64)
+    m1, m2 = f1.mean(0), f2.mean(0)
+    a, b = (f1 - m1) / np.sqrt(len(f1) - 1), (f2 - m2) / np.sqrt(len(f2) - 1)
+    if min(len(f1), len(f2)) <= f1.shape[1]:
+        tr_sqrt = np.linalg.svd(a @ b.T, compute_uv=False).sum()
+    else:
+        w, v = np.linalg.eigh(a.T @ a)
+        root = (v * np.sqrt(np.clip(w, 0, None))) @ v.T
+        tr_sqrt = np.sqrt(np.clip(np.linalg.eigvalsh(root @ (b.T @ b) @ root), 0, None)).sum()
+    diff = m1 - m2
+    return float(diff @ diff + (a * a).sum() + (b * b).sum() - 2.0 * tr_sqrt)
+
+
+def scores(feats: np.ndarray, ref: np.ndarray, bootstrap: int, generator: torch.Generator) -> dict[str, float]:
+    """FID of ``feats`` against ``ref`` with its bootstrap sd (both sets resampled), precision and recall."""
+    boot = []
+    for _ in range(bootstrap):
+        i = torch.randint(len(ref), (len(ref),), generator=generator).numpy()
+        j = torch.randint(len(feats), (len(feats),), generator=generator).numpy()
+        boot.append(frechet(ref[i], feats[j]))
+    return {"fid": frechet(ref, feats), "fid_sd": float(np.std(boot, ddof=1)), **fid.precision_recall(ref, feats)}
+
+
+def _generated(feats: np.ndarray, ref: np.ndarray, p: Params, name: str) -> dict[str, float]:
+    s = scores(feats, ref, p.evaluate.fid_bootstrap, stream(p.seed, f"fid bootstrap {name}"))
+    return {"fid_samples": s["fid"], "fid_samples_sd": s["fid_sd"], "precision": s["precision"], "recall": s["recall"]}
+
+
+def _feature_metrics(out: dict, recon: np.ndarray, samples: np.ndarray, ref: np.ndarray, p: Params, features, name):
+    """FID of reconstructions and of samples (bootstrap sd), precision and recall, into ``out``."""
+    n = len(ref)
+    r = scores(features(recon[:n], f"{name} reconstructions"), ref, p.evaluate.fid_bootstrap,
+               stream(p.seed, "fid bootstrap recon"))  # fmt: skip
+    out["fid_recon"], out["fid_recon_sd"] = r["fid"], r["fid_sd"]
+    out.update(_generated(features(samples, f"{name} samples"), ref, p, "samples"))
+    out["fid_n"], out["fid_bootstrap"] = n, p.evaluate.fid_bootstrap
+    how = "aevae.campaign.frechet (the quantity fid.fid computes, by a nuclear norm)"
+    out["protocol"] = {**out.get("protocol", {}), **fid.PROTOCOL, "fid_distance": how}
+
+
+def run_variant(v: Variant, cfg: Config, p: Params, splits: dict[str, Split], device, features, ref, judge=None):
+    """Train and evaluate variant ``v``; returns (metrics, figure arrays, curves, checkpoint).
+
+    ``features(images, desc)``: Inception features; ``ref``: the test set's, at least ``fid_n`` of them;
+    ``judge``: the classifier that names the class of the conditional VAE's samples."""
+    pv = variant_params(p, v, cfg)
+    s, n = spec(v, pv), pv.evaluate.fid_samples
+    tr, va, te = splits["train"], splits["val"], splits["test"]
+    t0 = time.perf_counter()
+    if v.model == "cvae":
+        result = train.train(s, pv, conditional.with_labels(tr.x, tr.y), conditional.with_labels(va.x, va.y), device)
+    else:
+        result = train.train(s, pv, tr.x, va.x, device)
+    t1 = time.perf_counter()
+    if v.model == "cvae":
+        out, arrays = evaluate_cvae(result.model, pv, tr, te, device, features, ref[:n], judge)
+    else:
+        ev = evaluate.run(s, result.model, pv, tr, te, device, None, None)  # feature metrics: below
+        out, arrays = ev.metrics, {f"samples_{OWN_SAMPLER[v.model]}": ev.arrays["samples"][:FIGURE_SAMPLES]}
+        _feature_metrics(out, ev.arrays["recon"], ev.arrays["samples"], ref[:n], pv, features, v.name)
+        out["samplers"] = {OWN_SAMPLER[v.model]: {k: out[k] for k in ("fid_samples", "fid_samples_sd", "precision",
+                                                                      "recall")}}  # fmt: skip
+        for name in v.samplers:
+            z = samplers.sample(name, ev.arrays["train_latents"], n, p.seed, cfg)
+            images = evaluate.decode(result.model, z, device)
+            out["samplers"][name] = _generated(features(images, f"{v.name} {name} samples"), ref[:n], pv, name)
+            arrays[f"samples_{name}"] = images[:FIGURE_SAMPLES]
+    out["variant"] = dataclasses.asdict(v)
+    out["best_epoch"], out["epochs"] = result.best_epoch, pv.train.epochs
+    out["seconds"] = {"train": round(t1 - t0, 1), "evaluate": round(time.perf_counter() - t1, 1)}
+    ckpt = train.checkpoint(result, s, pv, 0, device)
+    ckpt["params"]["variant"] = dataclasses.asdict(v)
+    return out, arrays, result.curves, ckpt
+
+
+def evaluate_cvae(model, p: Params, tr: Split, te: Split, device, features, ref, judge):
+    """The conditional VAE's metrics: reconstruction and codes given the true class; samples drawn
+    balanced over the classes from N(0, I), scored by FID, precision/recall and the class ``judge`` names."""
+    n = p.evaluate.fid_samples
+    xy_test, xy_train = conditional.with_labels(te.x, te.y), conditional.with_labels(tr.x, tr.y)
+    z_test, z_train = evaluate._map(model.embed, xy_test, device), evaluate._map(model.embed, xy_train, device)
+
+    def decode(z: np.ndarray, y: np.ndarray) -> np.ndarray:
+        zy = np.concatenate([z, np.eye(conditional.CLASSES, dtype=np.float32)[y]], axis=1)
+        return evaluate._map(lambda b: torch.sigmoid(model.decode(b[:, : model.latent], b[:, model.latent :])), zy,
+                             device)  # fmt: skip
+
+    x, y = np.asarray(te.x), np.asarray(te.y)
+    recon = decode(z_test, y)
+    classes = np.arange(n) % conditional.CLASSES
+    samples = decode(torch.randn((n, model.latent), generator=stream(p.seed, "samples")).numpy(), classes)
+    out = {
+        "mse": metrics.mse(x, recon), "ssim": metrics.ssim(x, recon), "psnr": metrics.psnr(x, recon),
+        "sharpness": metrics.sharpness(x, recon),
+        "latent_acc": metrics.latent_acc(z_train, tr.y, z_test, y),
+        "probe_acc": metrics.probe_acc(z_train, tr.y, z_test, y),
+        "active_units": metrics.active_units(z_test),
+        "sample_class_acc": float((conditional.predict(judge, samples) == classes).mean()),
+    }  # fmt: skip
+    _feature_metrics(out, recon, samples, ref, p, features, "cvae")
+    out["samplers"] = {"prior": {k: out[k] for k in ("fid_samples", "fid_samples_sd", "precision", "recall")}}
+    out["protocol"] = {
+        **out["protocol"],
+        "sampler": "prior N(0, I), classes 0..9 in turn",
+        "sample_class_acc": "share of samples the classifier assigns to the class they were drawn for",
+    }
+    per_class = np.arange(FIGURE_SAMPLES) // (FIGURE_SAMPLES // conditional.CLASSES)
+    grid = decode(torch.randn((FIGURE_SAMPLES, model.latent), generator=stream(p.seed, "figure")).numpy(), per_class)
+    return out, {"samples_prior": grid}
+
+
+# ------------------------------------------------------------------ record attempt
+
+
+def dai_wipf_rescale(images: np.ndarray) -> np.ndarray:
+    """Each image min-max rescaled to [0, 1], as Dai & Wipf's code does before scoring (a constant
+    image, whose range is 0, is left as it is)."""
+    x = np.asarray(images, np.float32)
+    lo, hi = x.min(axis=1, keepdims=True), x.max(axis=1, keepdims=True)
+    span = hi - lo
+    return np.where(span > 0, (x - lo) / np.where(span > 0, span, 1), x).astype(np.float32)
+
+
+def best_sampler(run_metrics: dict) -> str:
+    """The sampler of a variant with the lowest FID at the campaign's ``fid_n``."""
+    return min(run_metrics["samplers"], key=lambda s: run_metrics["samplers"][s]["fid_samples"])
+
+
+def record_attempt(model, z_train: np.ndarray, sampler: str, cfg: Config, p: Params, device, features, ref):
+    """FID of ``fid_n.record`` samples of ``model`` drawn by ``sampler``, under both protocols.
+
+    Returns (metrics, {protocol: uint8 images [N, 28, 28]}): the images as scored, for an independent
+    recomputation of both FIDs."""
+    n = min(cfg.fid_n["record"], len(ref))
+    if sampler in samplers.NAMES:
+        z = samplers.sample(sampler, z_train, n, p.seed, cfg)
+    else:  # the model's own prior
+        z = torch.randn((n, model.latent), generator=stream(p.seed, "samples")).numpy()
+    images = evaluate.decode(model, z, device)
+    protocols = {"ours": images, "dai_wipf": dai_wipf_rescale(images)}
+    out, kept = {"sampler": sampler, "fid_n": n}, {}
+    pr = dataclasses.replace(p, evaluate=dataclasses.replace(p.evaluate, fid_samples=n))
+    for name, x in protocols.items():
+        kept[name] = fid.to_uint8(x).numpy()
+        out[name] = _generated(features(x, f"record samples, {name} protocol"), ref[:n], pr, f"record {name}")
+    out["published"] = {k: {"fid": v, "sd": sd} for k, (v, sd) in PUBLISHED.items()}
+    out["protocols"] = {
+        "ours": "images as decoded (sigmoid means), " + fid.PROTOCOL["fid_preprocess"],
+        "dai_wipf": "each image min-max rescaled to [0, 1] first (Dai & Wipf's code), then as ours",
+        "reference": f"the first {n} test images, as they are (uint8 from the IDX file)",
+    }
+    return out, kept

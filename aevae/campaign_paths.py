@@ -1,0 +1,17 @@
+"""The campaign's files (``campaign:`` in paths.yaml, which campaign/dvc.yaml interpolates too)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import yaml
+
+from aevae.paths import ROOT
+
+
+def _load() -> dict[str, Path]:
+    with open(ROOT / "paths.yaml") as f:
+        return {k: ROOT / v for k, v in yaml.safe_load(f)["campaign"].items()}
+
+
+PATHS = _load()

@@ -1,0 +1,256 @@
+"""The campaign's results table, figures and report section "Beyond the source report".
+
+Every number is read from the campaign's metrics files (``campaign/runs/*.json``); the table has one
+row per variant and sampler. A campaign variant is one seed, so a gap in a metric that varies by seed
+is read against the study's own seed-to-seed sd of that metric (``metrics/study.json``, 3 seeds of
+the dense model of the same kind); FID carries its bootstrap sd and precision/recall a binomial sd.
+"""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
+import pandas as pd  # noqa: E402
+
+from aevae import campaign, plots  # noqa: E402
+from aevae.report import Stat, verdict  # noqa: E402
+from aevae.study import METRICS  # noqa: E402
+
+GEN_KEYS = ("fid_samples", "fid_samples_sd", "precision", "recall")
+COLUMNS = ["variant", "family", "model", "arch", "latent", "beta", "sampler", "fid_n", "epochs", "best_epoch"]
+METRIC_COLUMNS = [k for k in METRICS if k != "interp_precision"] + ["fid_recon_sd", "fid_samples_sd",
+                                                                    "sample_class_acc", "seconds"]  # fmt: skip
+SWEEP_KEYS = ["mse", "ssim", "fid_recon", "fid_samples", "precision", "recall", "latent_acc", "probe_acc",
+              "active_units", "interp_evenness"]  # fmt: skip
+
+
+def table(runs: dict[str, dict]) -> pd.DataFrame:
+    """One row per variant and sampler: the variant's params, then every metric; a sampler row differs
+    from its model's own only in the generation metrics."""
+    rows = []
+    for name, m in runs.items():
+        v = m["variant"]
+        base = {"variant": name, "family": v["family"], "model": v["model"], "arch": v["arch"],
+                "latent": v["latent"], "beta": v["beta"] if v["model"] != "ae" else math.nan,
+                "fid_n": m["fid_n"], "epochs": m["epochs"], "best_epoch": m["best_epoch"],
+                **{k: m.get(k, math.nan) for k in METRIC_COLUMNS if k != "seconds"},
+                "seconds": sum(m["seconds"].values())}  # fmt: skip
+        for sampler, gen in m["samplers"].items():
+            rows.append({**base, "sampler": sampler, **{k: gen[k] for k in GEN_KEYS}})
+    return pd.DataFrame(rows, columns=COLUMNS + METRIC_COLUMNS)
+
+
+def own_rows(df: pd.DataFrame) -> pd.DataFrame:
+    """The rows of each model's own sampler (the prior; the AE's fitted Gaussian)."""
+    return df[df["sampler"] == df["model"].map(campaign.OWN_SAMPLER)]
+
+
+def _stat(row: pd.Series, key: str, seed_sd: dict[str, dict]) -> Stat:
+    how = METRICS[key].spread
+    if how == "bootstrap":
+        return Stat(row[key], row[f"{key}_sd"], 1, "bootstrap sd")
+    if how == "binomial":
+        return Stat(row[key], math.sqrt(max(row[key] * (1 - row[key]), 0) / row["fid_n"]), 1, "binomial sd")
+    kind = "ae" if row["model"] == "ae" else "vae"
+    sd = seed_sd.get(kind, {}).get(key, {}).get("sd", math.nan)
+    return Stat(row[key], sd, 1, "the study's seed sd")
+
+
+def compare(a: pd.Series, b: pd.Series, key: str, seed_sd: dict) -> str:
+    """Is ``a`` better than ``b`` on ``key``, beyond both spreads? confirmed / refuted / inconclusive."""
+    return verdict(_stat(a, key, seed_sd), _stat(b, key, seed_sd), METRICS[key].higher_is_better)
+
+
+# ------------------------------------------------------------------ figures
+
+
+def sweep_figure(df: pd.DataFrame, path: Path) -> None:
+    sweep = own_rows(df[df["family"] == "latent"]).rename(columns={"latent": "latent_dim"})
+    plots.sweep(sweep.sort_values(["model", "latent_dim"]), SWEEP_KEYS, path)
+
+
+def beta_figure(df: pd.DataFrame, path: Path) -> None:
+    keys = ["mse", "kl", "active_units", "latent_acc", "probe_acc", "fid_samples"]
+    fig, axes = plt.subplots(1, len(keys), figsize=(2.6 * len(keys), 3.0))
+    d = beta_rows(df)
+    for ax, key in zip(axes, keys, strict=True):
+        ax.plot(d["beta"], d[key], "o-", color=plots.COLORS["vae"])
+        if f"{key}_sd" in d:
+            ax.errorbar(d["beta"], d[key], yerr=d[f"{key}_sd"], fmt="none", color=plots.COLORS["vae"], capsize=3)
+        ax.set_xscale("log", base=2)
+        ax.set_xticks(d["beta"].tolist())
+        ax.xaxis.set_major_formatter(matplotlib.ticker.ScalarFormatter())
+        ax.set_xlabel("beta")
+        ax.set_title(f"{METRICS[key].label}\n({'higher' if METRICS[key].higher_is_better else 'lower'} is better)",
+                     fontsize=8)  # fmt: skip
+    fig.suptitle("beta-VAE (dense, latent 32): reconstruction against latent structure")
+    fig.tight_layout()
+    plots._save(fig, path)
+
+
+def samples_figure(panels: dict[str, np.ndarray], path: Path, title: str, cols: int = 10, rows: int = 10) -> None:
+    """One mosaic of ``rows x cols`` generated images per panel (title -> images [>= rows*cols, 784])."""
+    n = len(panels)
+    per_row = min(n, 3)
+    fig, axes = plt.subplots(math.ceil(n / per_row), per_row, figsize=(3.4 * per_row, 3.6 * math.ceil(n / per_row)),
+                             squeeze=False)  # fmt: skip
+    for ax, (name, images) in zip(axes.flat, panels.items(), strict=False):
+        k = min(len(images), rows * cols)
+        ax.imshow(plots._tiles(images[:k], math.ceil(k / cols), cols), cmap="gray_r", vmin=0, vmax=1)
+        ax.set_title(name, fontsize=8)
+    for ax in axes.flat:
+        ax.axis("off")
+    fig.suptitle(title, fontsize=10)
+    fig.tight_layout()
+    plots._save(fig, path)
+
+
+# ------------------------------------------------------------------ text
+
+
+def beta_rows(df: pd.DataFrame) -> pd.DataFrame:
+    own = own_rows(df)
+    beta = own[(own["family"] == "beta") | (own["variant"] == "vae_z32")]
+    return beta.sort_values("beta").reset_index(drop=True)
+
+
+def _fmt(v, digits: int = 4) -> str:
+    if v is None or (isinstance(v, float) and math.isnan(v)):
+        return "-"
+    return f"{v:.{digits}g}" if isinstance(v, float) else str(v)
+
+
+def _md_table(df: pd.DataFrame, cols: list[str], names: dict[str, str] | None = None) -> str:
+    names = names or {}
+    head = "| " + " | ".join(names.get(c, c) for c in cols) + " |"
+    sep = "|" + "|".join("---" for _ in cols) + "|"
+    body = ["| " + " | ".join(_fmt(r[c]) for c in cols) + " |" for _, r in df.iterrows()]
+    return "\n".join([head, sep, *body])
+
+
+def _pm(row, key: str) -> str:
+    return f"{row[key]:.1f} ± {row[f'{key}_sd']:.1f}"
+
+
+def render(df: pd.DataFrame, extra: dict, seed_sd: dict, figures_rel: str, missing: list[str]) -> str:
+    """The section "Beyond the source report", from the results table ``df`` and ``extra``: the
+    classifier's and the record attempt's metrics, the campaign's time."""
+    own = own_rows(df)
+    by = {r["variant"]: r for _, r in own.iterrows()}
+    out = ["# Beyond the source report", ""]
+    out += [
+        "The source report's future work, run: larger and smaller latents, convolutional models, beta-VAE, "
+        "a conditional VAE, ex-post samplers for the trained models, and a record attempt against the best "
+        "published VAE-family FID on Fashion-MNIST. Written by the campaign's `summary` stage "
+        "(`campaign/dvc.yaml`) from `campaign/runs/*.json`; every row of `campaign/results.csv` is one variant "
+        "and one sampler. Each variant is trained once (seed 0) with the study's training settings "
+        f"({_fmt(df['epochs'].max())} epochs); a gap in a per-seed metric (MSE, SSIM, kNN, ...) counts only "
+        "when it exceeds the study's own seed-to-seed sd of that metric (3 seeds of the dense AE or VAE) "
+        "plus the same for the other side; FID carries its bootstrap sd, precision and recall a binomial sd.",
+        "",
+        "FID sample sizes (`fid_n`, per side, the first test images as reference): "
+        + ", ".join(f"{fam} {n:,}" for fam, n in extra["fid_n"].items())
+        + ". FID is biased upward at small N, so FIDs compare only at the same `fid_n`: the campaign's "
+        "1,000-image FIDs are not the study's 5,000-image ones, nor the published 10,000-image ones.",
+        "",
+        f"Campaign time on this machine: {extra['seconds'] / 60:.0f} min in all "
+        f"({extra['device']}; summed over its stages).",
+    ]
+    if missing:
+        out += ["", f"**Not run yet** (no metrics file): {', '.join(missing)}. `make campaign` runs them."]
+
+    lat = own[own["family"] == "latent"].sort_values(["model", "latent"])
+    if len(lat):
+        out += ["", "## Latent size", "", f"![sweep]({figures_rel}/sweep.png)", ""]
+        out += [_md_table(lat, ["model", "latent", "mse", "ssim", "fid_recon", "fid_samples", "precision", "recall",
+                                "latent_acc", "probe_acc", "active_units"])]  # fmt: skip
+        for kind, d in lat.groupby("model"):
+            best = d.loc[d["fid_samples"].idxmin()]
+            first, last = d.iloc[0], d.iloc[-1]
+            units = ", ".join(f"{u:g}" for u in d["active_units"])
+            out += ["", f"- {kind.upper()}: MSE {_fmt(first['mse'])} at latent {first['latent']} to "
+                    f"{_fmt(last['mse'])} at latent {last['latent']}; lowest FID of samples at latent "
+                    f"{best['latent']} ({_pm(best, 'fid_samples')}); active units {units}."]  # fmt: skip
+
+    conv = [(a, b) for a, b in (("ae_conv", "ae_z32"), ("vae_conv", "vae_z32")) if a in by and b in by]
+    if conv:
+        out += ["", "## Convolutional against dense (latent 32)", ""]
+        keys = ["mse", "ssim", "sharpness", "fid_recon", "fid_samples", "precision", "recall", "latent_acc"]
+        rows = []
+        for a, b in conv:
+            rows.append({"comparison": f"{a} vs {b}", **{k: compare(by[a], by[b], k, seed_sd) for k in keys}})
+        out += [_md_table(own[own["variant"].isin([x for ab in conv for x in ab])], ["variant", *keys]), "",
+                "Does the convolutional model do better? (beyond both spreads)", "",
+                _md_table(pd.DataFrame(rows), ["comparison", *keys])]  # fmt: skip
+
+    beta = beta_rows(df)
+    if len(beta) > 1:
+        out += ["", "## beta-VAE: reconstruction against latent structure", "", f"![beta]({figures_rel}/beta.png)",
+                "", _md_table(beta, ["beta", "mse", "kl", "active_units", "latent_acc", "probe_acc", "fid_samples",
+                                     "precision", "recall"])]  # fmt: skip
+
+    if "cvae" in by:
+        c, cls = by["cvae"], extra.get("classifier", {})
+        out += ["", "## Conditional VAE", "", f"![cvae]({figures_rel}/cvae_samples.png)", "",
+                f"Samples drawn from the prior for each class in turn (one row per class, {c['fid_n']:,} in all): "
+                f"FID {_pm(c, 'fid_samples')}, precision {_fmt(c['precision'])}, recall {_fmt(c['recall'])}. "
+                f"A CNN trained on the real training images (test accuracy {_fmt(cls.get('test_acc'))}) assigns "
+                f"**{_fmt(c['sample_class_acc'])}** of them to the class they were drawn for. Its codes, freed of "
+                f"the class, carry style: kNN accuracy on them is {_fmt(c['latent_acc'])} (dense VAE: "
+                f"{_fmt(by['vae_z32']['latent_acc']) if 'vae_z32' in by else '-'})."]  # fmt: skip
+
+    ex = df[df["variant"].isin([n for n, r in by.items() if len(df[df["variant"] == n]) > 1])]
+    if len(ex):
+        out += [
+            "",
+            "## Ex-post samplers",
+            "",
+            f"![samplers]({figures_rel}/samplers.png)",
+            "",
+            "Each model sampled by its own sampler (VAE: the prior; AE: one Gaussian fitted to its codes), by a "
+            "10-component full-covariance Gaussian mixture fitted to the training codes (`gmm`) and by a "
+            "second-stage VAE on the codes (`two_stage`, Dai & Wipf 2019). Same model, same decoder: only "
+            "where the codes come from changes.",
+            "",
+            _md_table(ex, ["variant", "sampler", "fid_samples", "fid_samples_sd", "precision", "recall"]),
+        ]
+
+    rec = extra.get("record")
+    if rec:
+        published = "; ".join(f"{k}: {v['fid']} ± {v['sd']}" for k, v in rec["published"].items())
+        best = min(v["fid"] for v in rec["published"].values())
+        worst = max(v["fid"] for v in rec["published"].values())
+        ours, dw = rec["ours"], rec["dai_wipf"]
+        out += ["", "## Record attempt", "", f"![record]({figures_rel}/record.png)", "",
+                f"Model: `{rec['variant']}` ({extra['labels'][rec['variant']]}), "
+                f"sampler `{rec['sampler']}` (the lowest FID among its samplers at {_fmt(by[rec['variant']]['fid_n'])} "
+                f"images: chosen on the test set, a mild optimism). {rec['fid_n']:,} samples against the "
+                f"{rec['fid_n']:,} test images, standard TF Inception weights.", "",
+                "| protocol | FID | precision | recall |", "|---|---|---|---|",
+                f"| ours (images as decoded) | {ours['fid_samples']:.2f} ± {ours['fid_samples_sd']:.2f} | "
+                f"{ours['precision']:.3f} | {ours['recall']:.3f} |",
+                f"| Dai & Wipf's (each image min-max rescaled to [0, 1]) | {dw['fid_samples']:.2f} ± "
+                f"{dw['fid_samples_sd']:.2f} | {dw['precision']:.3f} | {dw['recall']:.3f} |", "",
+                f"Published (Dai & Wipf's protocol, TF Inception): {published}.", ""]  # fmt: skip
+        for name, r in (("our protocol", ours), ("Dai & Wipf's protocol", dw)):
+            v_best = _below(r, best)
+            v_vae = _below(r, worst)
+            out += [f"- Under {name}: below the published VAE's {worst}: **{v_vae}**; below the 2-Stage VAE's "
+                    f"{best}: **{v_best}**."]  # fmt: skip
+    return "\n".join(out) + "\n"
+
+
+def _below(r: dict, target: float) -> str:
+    """Is FID ``r`` below ``target`` beyond its bootstrap sd (the published sd is on their side)?"""
+    gap = target - r["fid_samples"]
+    if gap > r["fid_samples_sd"]:
+        return f"yes ({r['fid_samples']:.1f} vs {target})"
+    if gap < -r["fid_samples_sd"]:
+        return f"no ({r['fid_samples']:.1f} vs {target})"
+    return f"within the spread ({r['fid_samples']:.1f} vs {target})"

@@ -1,0 +1,99 @@
+"""The campaign end to end through DVC on a small profile: killed in the middle and started again, it
+redoes only the stages that had not finished, then writes the results table, figures and report."""
+
+from __future__ import annotations
+
+import csv
+import os
+import re
+import signal
+import subprocess
+import sys
+import time
+
+import pytest
+import yaml
+
+from tests.test_pipeline import SMALL, _env, commit, dvc, project_copy, set_params
+
+pytestmark = pytest.mark.slow
+CAMPAIGN = {
+    "fid_n": {"latent": 60, "conditional": 60, "record": 80},
+    "iw_samples": 4,
+    "gmm": {"components": 2},
+    "two_stage": {"hidden": [16], "epochs": 1, "batch_size": 64, "lr": 0.001},
+    "classifier": {"epochs": 1},
+    "record": {"variant": "v"},
+    "variants": {
+        "a": {"family": "latent", "model": "ae", "arch": "dense", "latent": 2, "beta": 1.0, "samplers": ["gmm"]},
+        "v": {"family": "latent", "model": "vae", "arch": "dense", "latent": 2, "beta": 1.0,
+              "samplers": ["two_stage"]},
+        "c": {"family": "conditional", "model": "cvae", "arch": "dense", "latent": 2, "beta": 1.0, "samplers": []},
+    },
+}  # fmt: skip
+STAGES = {"reference", "classifier", "variant@a", "variant@v", "variant@c", "record", "summary"}
+
+
+def _locked(root) -> set[str]:
+    lock = root / "campaign" / "dvc.lock"
+    return set(yaml.safe_load(lock.read_text())["stages"]) if lock.is_file() else set()
+
+
+def _ran(log: str) -> set[str]:
+    return set(re.findall(r"Running stage 'campaign/dvc.yaml:([^']+)'", log))
+
+
+@pytest.fixture(scope="module")
+def campaign_run(tmp_path_factory):
+    root = project_copy(tmp_path_factory.mktemp("campaign"), campaign=True)
+    set_params(root, SMALL)
+    (root / "campaign" / "params.yaml").write_text(yaml.safe_dump(CAMPAIGN, sort_keys=False))
+    commit(root, "small campaign")
+    dvc(root, "repro", "dvc.yaml")  # the study first: the campaign's summary reads its seed spreads
+
+    # started, then killed (SIGKILL, as a session's end does) once the first variant has finished
+    proc = subprocess.Popen([sys.executable, "-m", "dvc", "repro", "campaign/dvc.yaml"], cwd=root, env=_env(),
+                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, start_new_session=True)  # fmt: skip
+    deadline = time.monotonic() + 600
+    while not any(s.startswith("variant@") for s in _locked(root)):
+        assert proc.poll() is None, f"the campaign ended before it could be killed:\n{proc.stdout.read()}"
+        assert time.monotonic() < deadline, "no variant finished in 10 minutes"
+        time.sleep(0.5)
+    os.killpg(proc.pid, signal.SIGKILL)
+    proc.wait()
+    finished = _locked(root)
+    again = dvc(root, "repro", "campaign/dvc.yaml").stdout
+    return root, finished, again
+
+
+def test_a_killed_campaign_redoes_only_what_had_not_finished(campaign_run):
+    root, finished, again = campaign_run
+    assert finished < STAGES and "reference" in finished
+    assert _ran(again) == STAGES - finished
+    assert _locked(root) == STAGES
+    assert dvc(root, "status", "campaign/dvc.yaml").stdout.strip().endswith("up to date.")
+
+
+def test_results_table_has_a_row_per_variant_and_sampler(campaign_run):
+    root, _, _ = campaign_run
+    with open(root / "campaign" / "results.csv") as f:
+        rows = list(csv.DictReader(f))
+    assert sorted((r["variant"], r["sampler"]) for r in rows) == [
+        ("a", "gaussian"), ("a", "gmm"), ("c", "prior"), ("v", "prior"), ("v", "two_stage")]  # fmt: skip
+    for r in rows:
+        assert r["fid_n"] == "60" and float(r["fid_samples"]) > 0 and float(r["mse"]) > 0
+    assert 0 <= float(next(r for r in rows if r["variant"] == "c")["sample_class_acc"]) <= 1
+
+
+def test_report_and_figures_come_from_the_table(campaign_run):
+    root, _, _ = campaign_run
+    report = (root / "campaign" / "REPORT.md").read_text()
+    assert report.startswith("# Beyond the source report")
+    for section in ("## Latent size", "## Conditional VAE", "## Ex-post samplers", "## Record attempt"):
+        assert section in report
+    assert "Dai & Wipf's (each image min-max rescaled to [0, 1])" in report
+    for fig in ("sweep.png", "cvae_samples.png", "samplers.png", "record.png"):
+        assert (root / "campaign" / "figures" / fig).read_bytes()[:4] == b"\x89PNG"
+    assert not (root / "campaign" / "figures" / "beta.png").exists()  # no beta variant: no empty figure
+    record = yaml.safe_load((root / "campaign" / "runs" / "record.json").read_text())
+    assert record["fid_n"] == 80 and record["variant"] == "v" and record["sampler"] in ("prior", "two_stage")
