@@ -41,9 +41,15 @@ def table(runs: dict[str, dict]) -> pd.DataFrame:
                 "fid_n": m["fid_n"], "epochs": m["epochs"], "best_epoch": m["best_epoch"],
                 **{k: m.get(k, math.nan) for k in METRIC_COLUMNS if k != "seconds"},
                 "seconds": sum(m["seconds"].values())}  # fmt: skip
-        for sampler, gen in m["samplers"].items():
-            rows.append({**base, "sampler": sampler, **{k: gen[k] for k in GEN_KEYS}})
+        for sampler in ordered_samplers(m):
+            rows.append({**base, "sampler": sampler, **{k: m["samplers"][sampler][k] for k in GEN_KEYS}})
     return pd.DataFrame(rows, columns=COLUMNS + METRIC_COLUMNS)
+
+
+def ordered_samplers(run: dict) -> list[str]:
+    """A run's samplers, its own first (the prior; the AE's fitted Gaussian), then the ex-post ones."""
+    own = campaign.OWN_SAMPLER[run["variant"]["model"]]
+    return sorted(run["samplers"], key=lambda s: (s != own, s))
 
 
 def own_rows(df: pd.DataFrame) -> pd.DataFrame:
@@ -159,6 +165,7 @@ def render(df: pd.DataFrame, extra: dict, seed_sd: dict, figures_rel: str, missi
         + ". FID is biased upward at small N, so FIDs compare only at the same `fid_n`: the campaign's "
         "1,000-image FIDs are not the study's 5,000-image ones, nor the published 10,000-image ones.",
         "",
+        *_calibration(by, seed_sd, extra.get("study_fid_n")),
         f"Campaign time on this machine: {extra['seconds'] / 60:.0f} min in all "
         f"({extra['device']}; summed over its stages).",
     ]
@@ -244,6 +251,24 @@ def render(df: pd.DataFrame, extra: dict, seed_sd: dict, figures_rel: str, missi
             out += [f"- Under {name}: below the published VAE's {worst}: **{v_vae}**; below the 2-Stage VAE's "
                     f"{best}: **{v_best}**."]  # fmt: skip
     return "\n".join(out) + "\n"
+
+
+def _calibration(by: dict, study: dict, study_n: int | None) -> list[str]:
+    """The dense latent-32 variants are the study's primary models (same seed and params: identical
+    weights): their FID at the campaign's N against the study's gives the size of FID's 1/N bias."""
+    if "vae_z32" not in by or "vae" not in study or not study_n:
+        return []
+    r, n = by["vae_z32"], int(by["vae_z32"]["fid_n"])
+    f_n, f_s = r["fid_samples"], study["vae"]["fid_samples"]["mean"]
+    c = (f_n - f_s) / (1 / n - 1 / study_n)  # FID_N = FID_inf + c / N
+    return [
+        f"The dense latent-32 variants are the study's primary AE and VAE (same seed and params: identical "
+        f"weights and identical non-Inception metrics). They calibrate the bias: the dense VAE's FID of samples "
+        f"is {f_n:.1f} at {n:,} images and {f_s:.1f} at the study's {study_n:,}; with a bias falling as 1/N that "
+        f"puts it near {f_s - c * (1 / study_n - 1 / 10_000):.0f} at 10,000, i.e. subtract roughly "
+        f"{c * (1 / n - 1 / 10_000):.0f} from a campaign FID at {n:,} to compare it with 10,000-image numbers.",
+        "",
+    ]
 
 
 def _below(r: dict, target: float) -> str:

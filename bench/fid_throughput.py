@@ -1,8 +1,9 @@
 """Inception feature extraction speed: images/s against this machine's measured limit.
 
-The limit: the network's float32 arithmetic per image (counted by torch's FlopCounterMode) over
-the measured float32 matmul peak. Prints the baseline (torchmetrics' extractor as usual:
-contiguous NCHW) and ours (channels-last, batch 32) in the same run.
+The limit: the network's float32 arithmetic per image (counted by torch's FlopCounterMode) over the
+measured float32 peak (``bench.peak``: the faster of MKL's matmul and oneDNN's GEMM). Prints the
+baseline (torchmetrics' extractor as usual: contiguous NCHW) and ours (channels-last, batch 32) in
+the same run.
 
     python bench/fid_throughput.py [--images 256]
 """
@@ -16,7 +17,7 @@ import torch
 from torch.utils.flop_counter import FlopCounterMode
 
 from aevae import fid, paths
-from bench.peak import matmul_peak_flops
+from bench.peak import peaks
 
 
 def rate(net, images: torch.Tensor, channels_last: bool, batch: int) -> float:
@@ -38,12 +39,13 @@ def main() -> None:
     with FlopCounterMode(display=False) as fc, torch.inference_mode():
         net(fid.resize(images[:1]))
     flop_per_image = fc.get_total_flops()
-    peak = matmul_peak_flops()
+    engines = peaks()
+    peak = max(engines.values())
     limit = peak / flop_per_image
     print(
-        f"threads {torch.get_num_threads()}; {flop_per_image / 1e9:.2f} GFLOP/image; "
-        f"matmul peak {peak / 1e9:.0f} GFLOP/s "
-        f"-> limit {limit:.1f} images/s"
+        f"threads {torch.get_num_threads()}; {flop_per_image / 1e9:.2f} GFLOP/image; float32 peak "
+        + ", ".join(f"{k} {v / 1e9:.0f}" for k, v in engines.items())
+        + f" GFLOP/s -> limit {limit:.1f} images/s"
     )
     net_nchw = fid.extractor(paths.FID_WEIGHTS).to(memory_format=torch.contiguous_format)
     base = rate(net_nchw, images, channels_last=False, batch=fid.BATCH)

@@ -4,7 +4,7 @@ Ours: the split is one in-memory tensor, a batch is an index into it (aevae.trai
 Baseline: ``torchvision.datasets.FashionMNIST(transform=ToTensor())`` + ``DataLoader``, as
 pytorch/examples' VAE trains. Same model, loss, optimizer and batch size, in the same run.
 Also: achieved FLOP/s (forward + backward counted by torch's FlopCounterMode) as a fraction of
-this machine's measured float32 matmul peak.
+this machine's measured float32 peak (bench.peak).
 
     python -m bench.train_throughput [--arch dense] [--batch-size 128] [--steps 300]
 """
@@ -23,7 +23,7 @@ from torch.utils.flop_counter import FlopCounterMode
 from torchvision import datasets, transforms
 
 from aevae import data, losses, models, params, paths
-from bench.peak import matmul_peak_flops
+from bench.peak import peak_flops
 
 
 def make(arch: str, batch: int):
@@ -88,7 +88,7 @@ def main() -> None:
     with FlopCounterMode(display=False) as fc:
         step(model, opt, loss_fn, x[: args.batch_size])
     flop = fc.get_total_flops() / args.batch_size
-    peak = matmul_peak_flops()
+    peak = peak_flops()
 
     # alternate the two so that drift in this shared machine's speed hits both alike
     runs = {"baseline": [], "ours": []}
@@ -102,7 +102,7 @@ def main() -> None:
     bound = 1 + overhead * peak / flop
     print(
         f"{args.arch} VAE, batch {args.batch_size}, {torch.get_num_threads()} threads, "
-        f"{flop / 1e6:.2f} MFLOP/sample (fwd+bwd), matmul peak {peak / 1e9:.0f} GFLOP/s, "
+        f"{flop / 1e6:.2f} MFLOP/sample (fwd+bwd), float32 peak {peak / 1e9:.0f} GFLOP/s, "
         f"median of {args.rounds} alternating rounds"
     )
     print(f"baseline DataLoader + ToTensor: {b:8.0f} samples/s  ({b * flop / peak:.0%} of peak)")

@@ -7,7 +7,7 @@ import logging
 
 import numpy as np
 
-from aevae import campaign, campaign_report, fileio, paths
+from aevae import campaign, campaign_report, fileio, params, paths
 from aevae.campaign_paths import PATHS
 from aevae.errors import cli
 
@@ -24,7 +24,8 @@ def main() -> None:
     if not runs:
         raise campaign.CampaignError("no variant has run yet; `make campaign` runs them")
     df = campaign_report.table(runs)
-    extra = {"fid_n": cfg.fid_n, "labels": {n: v.label for n, v in cfg.variants.items()}}
+    extra = {"fid_n": cfg.fid_n, "labels": {n: v.label for n, v in cfg.variants.items()},
+             "study_fid_n": params.load().evaluate.fid_samples}  # fmt: skip
     done = {k: PATHS["runs"] / f"{k}.json" for k in ("classifier", "record", "reference")}
     extra.update({k: campaign.read_json(f) for k, f in done.items() if f.is_file()})
     extra["seconds"] = float(df.drop_duplicates("variant")["seconds"].sum()) + sum(
@@ -45,8 +46,9 @@ def main() -> None:
         grid = np.load(evals / "cvae" / "samples_prior.npy")
         campaign_report.samples_figure({"conditional VAE: one row per class (0 T-shirt ... 9 ankle boot)": grid},
                                        figs / "cvae_samples.png", "Conditional VAE samples")  # fmt: skip
+    with_samplers = {n: campaign_report.ordered_samplers(r) for n, r in runs.items() if len(r["samplers"]) > 1}
     panels = {f"{extra['labels'][n]}: {s}": np.load(evals / n / f"samples_{s}.npy")
-              for n, r in runs.items() if len(r["samplers"]) > 1 for s in r["samplers"]}  # fmt: skip
+              for n, samplers in with_samplers.items() for s in samplers}  # fmt: skip
     if panels:
         campaign_report.samples_figure(panels, figs / "samplers.png", "Same decoder, different sampler of codes", 8, 8)
     if "record" in extra:
