@@ -7,7 +7,7 @@ import logging
 
 import numpy as np
 
-from aevae import campaign, campaign_report, fileio, params, paths
+from aevae import campaign, campaign_report, data, fileio, params, paths
 from aevae.campaign_paths import PATHS
 from aevae.errors import cli
 
@@ -44,8 +44,8 @@ def main() -> None:
     evals = PATHS["eval"]
     if "cvae" in runs:
         grid = np.load(evals / "cvae" / "samples_prior.npy")
-        campaign_report.samples_figure({"conditional VAE: one row per class (0 T-shirt ... 9 ankle boot)": grid},
-                                       figs / "cvae_samples.png", "Conditional VAE samples")  # fmt: skip
+        campaign_report.samples_figure({"prior samples, each row given one class": grid}, figs / "cvae_samples.png",
+                                       "Conditional VAE samples", row_labels=data.CLASSES)  # fmt: skip
     with_samplers = {n: campaign_report.ordered_samplers(r) for n, r in runs.items() if len(r["samplers"]) > 1}
     panels = {f"{extra['labels'][n]}: {s}": np.load(evals / n / f"samples_{s}.npy")
               for n, samplers in with_samplers.items() for s in samplers}  # fmt: skip

@@ -4,8 +4,10 @@ conditional VAE, the config's one-line errors and the results table."""
 from __future__ import annotations
 
 import dataclasses
+import re
 import subprocess
 import sys
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -15,7 +17,6 @@ import yaml
 from aevae import campaign, campaign_report, conditional, fid, losses, models, params, samplers, train
 from aevae.campaign_paths import PATHS
 from aevae.models import Spec
-
 
 # ------------------------------------------------------------------ FID
 
@@ -123,12 +124,17 @@ def test_classifier_predicts_one_class_per_image():
 # ------------------------------------------------------------------ config
 
 
-def _write(tmp_path, edit) -> "Path":  # noqa: F821
+def _write(tmp_path, edit) -> Path:
     raw = yaml.safe_load(PATHS["params"].read_text())
     edit(raw)
     f = tmp_path / "params.yaml"
     f.write_text(yaml.safe_dump(raw))
     return f
+
+
+def test_variant_names_are_plain_dvc_params_keys():
+    # DVC reads `variants.vae_b0.5` as nesting (variants -> vae_b0 -> 5): the stage could not find its params
+    assert all(re.fullmatch(r"[A-Za-z0-9_]+", n) for n in campaign.load_config().variants)
 
 
 def test_the_committed_config_loads():

@@ -36,7 +36,10 @@ STAGES = {"reference", "classifier", "variant@a", "variant@v", "variant@c", "rec
 
 def _locked(root) -> set[str]:
     lock = root / "campaign" / "dvc.lock"
-    return set(yaml.safe_load(lock.read_text())["stages"]) if lock.is_file() else set()
+    try:  # read while DVC may be writing it: a partial file counts as no news
+        return set((yaml.safe_load(lock.read_text()) or {}).get("stages", {}))
+    except (FileNotFoundError, yaml.YAMLError):
+        return set()
 
 
 def _ran(log: str) -> set[str]:
@@ -52,15 +55,17 @@ def campaign_run(tmp_path_factory):
     dvc(root, "repro", "dvc.yaml")  # the study first: the campaign's summary reads its seed spreads
 
     # started, then killed (SIGKILL, as a session's end does) once the first variant has finished
-    proc = subprocess.Popen([sys.executable, "-m", "dvc", "repro", "campaign/dvc.yaml"], cwd=root, env=_env(),
-                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, start_new_session=True)  # fmt: skip
-    deadline = time.monotonic() + 600
-    while not any(s.startswith("variant@") for s in _locked(root)):
-        assert proc.poll() is None, f"the campaign ended before it could be killed:\n{proc.stdout.read()}"
-        assert time.monotonic() < deadline, "no variant finished in 10 minutes"
-        time.sleep(0.5)
-    os.killpg(proc.pid, signal.SIGKILL)
-    proc.wait()
+    log = root / "killed.log"  # a file, not a pipe: an unread pipe would stall DVC once full
+    with open(log, "w") as out:
+        proc = subprocess.Popen([sys.executable, "-m", "dvc", "repro", "campaign/dvc.yaml"], cwd=root, env=_env(),
+                                stdout=out, stderr=subprocess.STDOUT, start_new_session=True)  # fmt: skip
+        deadline = time.monotonic() + 600
+        while not any(s.startswith("variant@") for s in _locked(root)):
+            assert proc.poll() is None, f"the campaign ended before it could be killed:\n{log.read_text()}"
+            assert time.monotonic() < deadline, "no variant finished in 10 minutes"
+            time.sleep(0.5)
+        os.killpg(proc.pid, signal.SIGKILL)
+        proc.wait()
     finished = _locked(root)
     again = dvc(root, "repro", "campaign/dvc.yaml").stdout
     return root, finished, again

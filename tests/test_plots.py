@@ -1,9 +1,8 @@
 import numpy as np
 import pandas as pd
-import pytest
 from scipy.stats import norm
 
-from aevae import campaign_report, evaluate, plots
+from aevae import campaign_report, evaluate
 
 
 def test_manifold_at_2d_is_the_prior_quantile_grid():
