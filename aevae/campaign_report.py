@@ -119,7 +119,7 @@ def samples_figure(panels: dict[str, np.ndarray], path: Path, title: str, cols: 
     for ax in list(axes.flat)[n:]:
         ax.axis("off")
     fig.suptitle(title, fontsize=10)
-    fig.tight_layout()
+    fig.tight_layout(rect=(0, 0, 1, 1 - 0.4 / fig.get_figheight()))  # keep the title clear of the panels'
     plots._save(fig, path)
 
 
@@ -200,7 +200,13 @@ def render(df: pd.DataFrame, extra: dict, seed_sd: dict, figures_rel: str, missi
             rows.append({"comparison": f"{a} vs {b}", **{k: compare(by[a], by[b], k, seed_sd) for k in keys}})
         out += [_md_table(own[own["variant"].isin([x for ab in conv for x in ab])], ["variant", *keys]), "",
                 "Does the convolutional model do better? (beyond both spreads)", "",
-                _md_table(pd.DataFrame(rows), ["comparison", *keys])]  # fmt: skip
+                _md_table(pd.DataFrame(rows), ["comparison", *keys]), ""]  # fmt: skip
+        for a, b in conv:
+            (ra, sa), (rb, sb) = _best_sampler_row(df, a), _best_sampler_row(df, b)
+            v = verdict(Stat(ra["fid_samples"], ra["fid_samples_sd"], 1, ""),
+                        Stat(rb["fid_samples"], rb["fid_samples_sd"], 1, ""), higher=False)  # fmt: skip
+            out += [f"- With each model's best sampler: {a} {_pm(ra, 'fid_samples')} (`{sa}`) vs {b} "
+                    f"{_pm(rb, 'fid_samples')} (`{sb}`): the convolutional one generates better: **{v}**."]  # fmt: skip
 
     beta = beta_rows(df)
     if len(beta) > 1:
@@ -255,6 +261,12 @@ def render(df: pd.DataFrame, extra: dict, seed_sd: dict, figures_rel: str, missi
             out += [f"- Under {name}: below the published VAE: **{_below(r, worst['fid'], worst['sd'])}**; below "
                     f"the 2-Stage VAE: **{_below(r, best['fid'], best['sd'])}**."]  # fmt: skip
     return "\n".join(out) + "\n"
+
+
+def _best_sampler_row(df: pd.DataFrame, variant: str) -> tuple[pd.Series, str]:
+    rows = df[df["variant"] == variant]
+    best = rows.loc[rows["fid_samples"].idxmin()]
+    return best, best["sampler"]
 
 
 def _calibration(by: dict, study: dict, study_n: int | None) -> list[str]:
