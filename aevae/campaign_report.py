@@ -214,8 +214,9 @@ def render(df: pd.DataFrame, extra: dict, seed_sd: dict, figures_rel: str, missi
                 "", _md_table(beta, ["beta", "mse", "kl", "active_units", "latent_acc", "probe_acc", "fid_samples",
                                      "precision", "recall"])]  # fmt: skip
 
-    if "cvae" in by:
-        c, cls = by["cvae"], extra.get("classifier", {})
+    c = next((r for r in by.values() if r["model"] == "cvae"), None)  # the conditional VAE (one drawn)
+    if c is not None:
+        cls = extra.get("classifier", {})
         out += ["", "## Conditional VAE", "", f"![cvae]({figures_rel}/cvae_samples.png)", "",
                 f"Samples drawn from the prior for each class in turn (one row per class, {c['fid_n']:,} in all): "
                 f"FID {_pm(c, 'fid_samples')}, precision {_fmt(c['precision'])}, recall {_fmt(c['recall'])}. "

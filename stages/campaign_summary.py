@@ -42,8 +42,9 @@ def main() -> None:
     if len(campaign_report.beta_rows(df)) > 1:
         campaign_report.beta_figure(df, figs / "beta.png")
     evals = PATHS["eval"]
-    if "cvae" in runs:
-        grid = np.load(evals / "cvae" / "samples_prior.npy")
+    cvae = next((n for n, r in runs.items() if r["variant"]["model"] == "cvae"), None)
+    if cvae is not None:
+        grid = np.load(evals / cvae / "samples_prior.npy")
         campaign_report.samples_figure({"prior samples, each row given one class": grid}, figs / "cvae_samples.png",
                                        "Conditional VAE samples", row_labels=data.CLASSES)  # fmt: skip
     with_samplers = {n: campaign_report.ordered_samplers(r) for n, r in runs.items() if len(r["samplers"]) > 1}
@@ -52,10 +53,12 @@ def main() -> None:
     if panels:
         campaign_report.samples_figure(panels, figs / "samplers.png", "Same decoder, different sampler of codes", 8, 8)
     if "record" in extra:
-        u8 = np.load(PATHS["record"] / "ours.npy")[:100].reshape(100, -1) / 255.0
+        u8 = np.load(PATHS["record"] / "ours.npy")[:100]  # fewer on a small profile
+        u8 = u8.reshape(len(u8), -1) / 255.0
         campaign_report.samples_figure({f"{extra['labels'][extra['record']['variant']]}, "
                                         f"{extra['record']['sampler']} sampler": u8}, figs / "record.png",
-                                       "The record attempt's samples (first 100 of 10,000)")  # fmt: skip
+                                       f"The record attempt's samples (first {len(u8)} of "
+                                       f"{extra['record']['fid_n']:,})")  # fmt: skip
     fileio.write_text(PATHS["results"], df.to_csv(index=False))
     rel = PATHS["figures"].relative_to(PATHS["report"].parent)
     fileio.write_text(PATHS["report"], campaign_report.render(df, extra, seed_sd, str(rel), missing))
