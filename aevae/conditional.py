@@ -14,11 +14,11 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from aevae import models
+from aevae import data, models
 from aevae.models import PIXELS
 from aevae.runtime import progress, seed_everything
 
-CLASSES = 10
+CLASSES = len(data.CLASSES)
 LABEL_LOGIT = 100.0  # BCE of a logit of 100 on its own label: log(1 + e^-100) = 4e-44 nats
 
 
@@ -37,8 +37,8 @@ class CVAE(nn.Module):
         if arch != "dense":
             raise ValueError(f"the conditional VAE is dense only (got arch {arch!r})")
         self.latent = latent
-        self.encoder = models._mlp([PIXELS + CLASSES, *layers, 2 * latent])
-        self.decoder = models._mlp([latent + CLASSES, *reversed(layers), PIXELS])
+        self.encoder = models.mlp([PIXELS + CLASSES, *layers, 2 * latent])
+        self.decoder = models.mlp([latent + CLASSES, *reversed(layers), PIXELS])
 
     def posterior(self, xy: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         mu, logvar = self.encoder(xy).chunk(2, dim=1)

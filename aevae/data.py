@@ -21,6 +21,7 @@ import torch
 
 from aevae import fileio, paths
 from aevae.errors import StudyError
+from aevae.params import SIDE
 
 log = logging.getLogger(__name__)
 
@@ -228,6 +229,28 @@ def write_prepared(out_dir: Path, splits: dict[str, Split]) -> None:
 
 
 def load_split(name: str, mmap: bool = False) -> Split:
-    """One prepared split; ``mmap=True`` maps the images instead of reading them (the labels are small)."""
+    """One prepared split, checked (``check_split``); ``mmap=True`` maps the images instead of reading them."""
     d = paths.PREPARED
-    return Split(fileio.load_npy(d / f"{name}_x.npy", mmap=mmap), fileio.load_npy(d / f"{name}_y.npy"))
+    split = Split(fileio.load_npy(d / f"{name}_x.npy", mmap=mmap), fileio.load_npy(d / f"{name}_y.npy"))
+    check_split(split, d / f"{name}_x.npy", d / f"{name}_y.npy")
+    return split
+
+
+def check_split(split: Split, x_path: Path, y_path: Path) -> None:
+    """One clear error, before any work, for prepared arrays that are not what ``prepare`` writes: images
+    ``[N, 784]`` of finite grey levels in [0, 1], one integer label in 0..9 per image."""
+    x, y = split.x, split.y
+    fix = "`dvc repro prepare` rebuilds the prepared splits from the raw files"
+    if x.ndim != 2 or x.shape[1] != SIDE * SIDE or not np.issubdtype(x.dtype, np.floating):
+        shape = f"{list(x.shape)} ({x.dtype})"
+        raise StudyError(f"{x_path}: images of shape {shape}; expected [N, {SIDE * SIDE}] floats; {fix}")
+    if y.ndim != 1 or len(y) != len(x) or not np.issubdtype(y.dtype, np.integer):
+        raise StudyError(
+            f"{y_path}: labels of shape {list(y.shape)} ({y.dtype}) for {len(x)} images; expected [{len(x)}] integers; "
+            f"{fix}"
+        )
+    if len(y) and (y.min() < 0 or y.max() >= len(CLASSES)):
+        raise StudyError(f"{y_path}: labels outside 0..{len(CLASSES) - 1} (from {y.min()} to {y.max()}); {fix}")
+    lo, hi = (float(np.min(x)), float(np.max(x))) if x.size else (0.0, 1.0)
+    if not (np.isfinite(lo) and np.isfinite(hi)) or lo < 0.0 or hi > 1.0:
+        raise StudyError(f"{x_path}: grey levels outside [0, 1] or not finite (from {lo} to {hi}); {fix}")

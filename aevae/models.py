@@ -11,15 +11,16 @@ from dataclasses import asdict, dataclass
 import torch
 from torch import nn
 
-from aevae.params import Params
+from aevae.params import SIDE, Params
 
-SIDE, PIXELS = 28, 784
+PIXELS = SIDE * SIDE
 # The study's models: the AE and the VAE at ``latent_dim`` (the matched comparison), and the source
 # report's VAE with its own small latent (``vae_2d.latent_dim``), drawn directly.
 NAMES = ("ae", "vae", "vae_2d")
 
 
-def _mlp(sizes: list[int]) -> nn.Sequential:
+def mlp(sizes: list[int]) -> nn.Sequential:
+    """Linear layers through ``sizes`` with ReLU between them (none after the last)."""
     layers: list[nn.Module] = []
     for i, (a, b) in enumerate(zip(sizes[:-1], sizes[1:], strict=True)):
         layers.append(nn.Linear(a, b))
@@ -28,10 +29,49 @@ def _mlp(sizes: list[int]) -> nn.Sequential:
     return nn.Sequential(*layers)
 
 
+def _infogan_encoder(layers: tuple[int, ...], out: int) -> nn.Sequential:
+    """Dai & Wipf's encoder: conv 4x4/2 + leaky ReLU (0.2), conv 4x4/2 + BN + leaky ReLU, fc + BN + leaky
+    ReLU, then the linear head (docs/dai_wipf_protocol.md; their later code's spectral norm left out)."""
+    *channels, hidden = layers
+    mods: list[nn.Module] = [nn.Unflatten(1, (1, SIDE, SIDE))]
+    c_in = 1
+    for i, c in enumerate(channels):
+        mods += [nn.Conv2d(c_in, c, 4, stride=2, padding=1)]
+        mods += [nn.BatchNorm2d(c)] if i > 0 else []
+        mods += [nn.LeakyReLU(0.2)]
+        c_in = c
+    side = SIDE >> len(channels)
+    mods += [nn.Flatten(), nn.Linear(c_in * side * side, hidden), nn.BatchNorm1d(hidden), nn.LeakyReLU(0.2),
+             nn.Linear(hidden, out)]  # fmt: skip
+    return nn.Sequential(*mods)
+
+
+def _infogan_decoder(layers: tuple[int, ...], latent: int) -> nn.Sequential:
+    """The mirror, with ReLU and batch norm after every layer but the last (logits out)."""
+    *channels, hidden = layers
+    side = SIDE >> len(channels)
+    rev = list(reversed(channels))
+    mods: list[nn.Module] = [
+        nn.Linear(latent, hidden), nn.BatchNorm1d(hidden), nn.ReLU(),
+        nn.Linear(hidden, rev[0] * side * side), nn.BatchNorm1d(rev[0] * side * side), nn.ReLU(),
+        nn.Unflatten(1, (rev[0], side, side)),
+    ]  # fmt: skip
+    for i, c in enumerate(rev):
+        c_out = rev[i + 1] if i + 1 < len(rev) else 1
+        mods.append(nn.ConvTranspose2d(c, c_out, 4, stride=2, padding=1))
+        if c_out != 1:
+            mods += [nn.BatchNorm2d(c_out), nn.ReLU()]
+    mods.append(nn.Flatten())
+    return nn.Sequential(*mods)
+
+
 def encoder(arch: str, layers: tuple[int, ...], out: int) -> nn.Module:
-    """``[B, 784] -> [B, out]``; ``layers``: hidden units (dense) or channels (conv)."""
+    """``[B, 784] -> [B, out]``; ``layers``: hidden units (dense), channels (conv), channels then the
+    fully connected width (infogan)."""
     if arch == "dense":
-        return _mlp([PIXELS, *layers, out])
+        return mlp([PIXELS, *layers, out])
+    if arch == "infogan":
+        return _infogan_encoder(layers, out)
     mods: list[nn.Module] = [nn.Unflatten(1, (1, SIDE, SIDE))]
     c_in = 1
     for c in layers:  # each conv halves the side: 28 -> 14 -> 7
@@ -45,7 +85,9 @@ def encoder(arch: str, layers: tuple[int, ...], out: int) -> nn.Module:
 def decoder(arch: str, layers: tuple[int, ...], latent: int) -> nn.Module:
     """``[B, latent] -> [B, 784]`` logits; the mirror of ``encoder``."""
     if arch == "dense":
-        return _mlp([latent, *reversed(layers), PIXELS])
+        return mlp([latent, *reversed(layers), PIXELS])
+    if arch == "infogan":
+        return _infogan_decoder(layers, latent)
     side = SIDE >> len(layers)
     rev = list(reversed(layers))
     mods: list[nn.Module] = [
@@ -113,7 +155,7 @@ class Spec:
 
     name: str  # one of NAMES
     kind: str  # "ae" or "vae"
-    arch: str  # "dense" or "conv"
+    arch: str  # "dense", "conv" or "infogan"
     latent: int
     layers: tuple[int, ...]
 

@@ -25,6 +25,8 @@ N_TRAIN, N_TEST = 60_000, 10_000
 # mean nothing (FID from 2 images read 511), so validation refuses them.
 MIN_TRAIN = 50
 MIN_FID = 50
+SIDE = 28  # Fashion-MNIST images are SIDE x SIDE (aevae.models reads it from here)
+MAX_HALVINGS = 2  # stride-2 convolutions a SIDE-pixel image takes before its side is no longer whole
 
 
 class ParamsError(StudyError):
@@ -54,17 +56,30 @@ class ConvParams:
 
 
 @dataclass(frozen=True)
+class InfoganParams:
+    """Dai & Wipf's (2019) "InfoGAN" network: two strided convolutions with batch norm, a wide fully
+    connected layer with batch norm, leaky ReLU in the encoder, the mirror in the decoder."""
+
+    channels: tuple[int, ...] = field(default=(64, 128), metadata=_rng(1, 1024))
+    hidden: int = field(default=1024, metadata=_rng(1, 8192))
+
+
+@dataclass(frozen=True)
 class ModelParams:
     """Each architecture's knobs live under its own key, so a stage declares only the chosen one's
     (``model.${model.arch}`` in dvc.yaml): changing ``model.conv`` never re-trains a dense model."""
 
-    arch: Literal["dense", "conv"] = "dense"
+    arch: Literal["dense", "conv", "infogan"] = "dense"
     dense: DenseParams = DenseParams()
     conv: ConvParams = ConvParams()
+    infogan: InfoganParams = InfoganParams()
 
     @property
     def layers(self) -> tuple[int, ...]:
-        """The chosen architecture's layer sizes (dense: hidden units; conv: channels)."""
+        """The chosen architecture's layer sizes (dense: hidden units; conv: channels; infogan: channels,
+        then the fully connected layer's width)."""
+        if self.arch == "infogan":
+            return (*self.infogan.channels, self.infogan.hidden)
         return self.dense.hidden if self.arch == "dense" else self.conv.channels
 
 
@@ -210,6 +225,14 @@ def _check_cross(p: Params) -> None:
             f"replicates: {list(p.replicates)} must be distinct and include 0 (replicate 0 is the primary run, "
             "the one FID and the figures use); e.g. [0, 1, 2]"
         )
+    for arch in ("conv", "infogan"):  # each strided convolution halves the side: 28 -> 14 -> 7, then 3.5
+        channels = getattr(p.model, arch).channels
+        if not 1 <= len(channels) <= MAX_HALVINGS:
+            raise ParamsError(
+                f"model.{arch}.channels: {list(channels)} has {len(channels)} entries; each convolution halves the "
+                f"{SIDE}-pixel side, which stays whole at most {MAX_HALVINGS} times ({SIDE} -> 14 -> 7): "
+                f"allowed: 1 to {MAX_HALVINGS} entries, e.g. [32, 64]"
+            )
     if p.evaluate.fid_samples > p.n_test:
         raise ParamsError(
             f"evaluate.fid_samples: {p.evaluate.fid_samples} is more than the {p.n_test} test images "
@@ -237,7 +260,20 @@ def _missing(cls: type, raw: Any, prefix: str = "") -> list[str]:
 
 
 class _Yaml12Loader(yaml.SafeLoader):
-    """``safe_load`` that reads floats as YAML 1.2 does (and so DVC): ``1e-4`` is a number, not text."""
+    """``safe_load`` that reads as DVC does: floats as YAML 1.2 (``1e-4`` is a number, not text), and a
+    key given twice in one mapping refused (PyYAML would keep the last value, DVC refuses the file)."""
+
+    def construct_mapping(self, node, deep=False):
+        seen: dict = {}
+        for key_node, _ in node.value:
+            key = self.construct_object(key_node, deep=True)
+            if key in seen:
+                raise ParamsError(
+                    f"{key}: given twice (lines {seen[key] + 1} and {key_node.start_mark.line + 1} of "
+                    f"{key_node.start_mark.name}); DVC refuses the file: keep one"
+                )
+            seen[key] = key_node.start_mark.line
+        return super().construct_mapping(node, deep=deep)
 
 
 _Yaml12Loader.add_implicit_resolver(
@@ -247,18 +283,39 @@ _Yaml12Loader.add_implicit_resolver(
 )
 
 
-def load(path: Path | None = None) -> Params:
-    """Read and validate ``params.yaml`` (``safe_load``: nothing in it is executed)."""
-    path = Path(path or paths.PARAMS)
+def read_yaml(path: Path) -> Any:
+    """A params file read as DVC reads it (``_Yaml12Loader``, a safe loader: nothing in it is executed),
+    every fault one ``ParamsError`` line naming the file and how to restore it; empty -> an error too."""
+    path = Path(path)
     try:
-        with open(path) as f:
-            raw = yaml.load(f, Loader=_Yaml12Loader)  # a SafeLoader: nothing in it is executed
+        rel = path.resolve().relative_to(paths.ROOT).as_posix()  # campaign/params.yaml, params.yaml
+    except ValueError:
+        rel = path.name
+    restore = f"restore it with `git checkout -- {rel}`"
+    try:
+        with open(path, encoding="utf-8") as f:
+            raw = yaml.load(f, Loader=_Yaml12Loader)
     except FileNotFoundError:
-        raise ParamsError(f"{path}: not found; the study's parameters live in params.yaml at the repo root") from None
+        raise ParamsError(f"{path}: not found; {restore}") from None
+    except IsADirectoryError:
+        raise ParamsError(f"{path}: a folder, not a file; {restore}") from None
     except yaml.YAMLError as e:
-        raise ParamsError(f"{path}: not valid YAML: {e}") from None
+        mark = getattr(e, "problem_mark", None)
+        where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark is not None else ""
+        what = getattr(e, "problem", None) or type(e).__name__
+        raise ParamsError(f"{path}: not valid YAML ({what}{where}); fix it or {restore}") from None
+    except UnicodeDecodeError as e:
+        where = f"byte {e.object[e.start]:#04x} at offset {e.start}"
+        raise ParamsError(f"{path}: not UTF-8 text ({where}); {restore}") from None
     if raw is None:
-        raise ParamsError(f"{path}: empty; restore it with `git checkout -- {path.name}`")
+        raise ParamsError(f"{path}: empty; {restore}")
+    return raw
+
+
+def load(path: Path | None = None) -> Params:
+    """Read and validate ``params.yaml``: every key present, typed, in range, consistent."""
+    path = Path(path or paths.PARAMS)
+    raw = read_yaml(path)
     p = from_dict(raw)
     missing = _missing(Params, raw)
     if missing:

@@ -24,6 +24,7 @@ from sklearn.mixture import GaussianMixture
 from threadpoolctl import threadpool_limits
 from torch import nn
 
+from aevae import models
 from aevae.runtime import seed_everything, stream
 
 NAMES = ("gmm", "two_stage")
@@ -59,8 +60,8 @@ class SecondStage(nn.Module):
     def __init__(self, dim: int, hidden: tuple[int, ...]):
         super().__init__()
         self.dim = dim
-        self.encoder = _mlp([dim, *hidden, 2 * dim])
-        self.decoder = _mlp([dim, *reversed(hidden), dim])
+        self.encoder = models.mlp([dim, *hidden, 2 * dim])
+        self.decoder = models.mlp([dim, *reversed(hidden), dim])
         self.log_gamma = nn.Parameter(torch.zeros(()))
 
     def loss(self, z: torch.Tensor) -> torch.Tensor:
@@ -72,13 +73,6 @@ class SecondStage(nn.Module):
         nll = 0.5 * (sq / log_gamma.exp() + self.dim * (log_gamma + math.log(2 * math.pi)))
         kl = 0.5 * (mu.square() + logvar.exp() - 1.0 - logvar).sum(dim=1)
         return (nll + kl).mean()
-
-
-def _mlp(sizes: list[int]) -> nn.Sequential:
-    layers: list[nn.Module] = []
-    for i, (a, b) in enumerate(zip(sizes[:-1], sizes[1:], strict=True)):
-        layers += [nn.Linear(a, b)] + ([nn.ReLU()] if i < len(sizes) - 2 else [])
-    return nn.Sequential(*layers)
 
 
 def two_stage(

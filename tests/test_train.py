@@ -16,7 +16,7 @@ def small(**overrides) -> params.Params:
     return params.from_dict(raw)
 
 
-@pytest.mark.parametrize("arch", ["dense", "conv"])
+@pytest.mark.parametrize("arch", ["dense", "conv", "infogan"])
 @pytest.mark.parametrize("name", models.NAMES)
 def test_shapes(name, arch):
     p = small(model={"arch": arch})
@@ -28,6 +28,17 @@ def test_shapes(name, arch):
     assert m.embed(torch.rand(5, 784)).shape == (5, d)
     if s.kind == "vae":
         assert out["mu"].shape == out["logvar"].shape == (5, d)
+
+
+def test_infogan_is_dai_and_wipfs_network():
+    # their stage-1 VAE at latent 64 has 13,331,586 trainable parameters, one of them their scalar
+    # log-gamma (docs/dai_wipf_protocol.md); ours has the same layers and a Bernoulli decoder
+    vae = models.build(models.spec("vae", small(model={"arch": "infogan"}, latent_dim=64)))
+    assert sum(t.numel() for t in vae.parameters()) == 13_331_586 - 1
+    kinds = [type(m).__name__ for m in vae.encoder]
+    assert kinds == ["Unflatten", "Conv2d", "LeakyReLU", "Conv2d", "BatchNorm2d", "LeakyReLU", "Flatten", "Linear",
+                     "BatchNorm1d", "LeakyReLU", "Linear"]  # fmt: skip
+    assert vae.encoder[2].negative_slope == 0.2
 
 
 def test_each_architecture_reads_only_its_own_knobs():
@@ -122,6 +133,10 @@ def test_wrong_or_foreign_checkpoints_get_one_clear_error(tmp_path, splits):
         train.load_model(good, expect=models.spec("vae", p))
     with pytest.raises(StudyError, match="current params need AE \\(dense, latent 8\\)"):
         train.load_model(good, expect=models.spec("ae", small(latent_dim=8)))
+    # another replicate's checkpoint in this one's place (same model, same shapes) is refused, not evaluated
+    with pytest.raises(StudyError, match="holds replicate 0's training run, not replicate 1's; `dvc checkout --force"):
+        train.load_model(good, expect=ae, replicate=1)
+    assert train.load_model(good, expect=ae, replicate=0)[1]["replicate"] == 0
     foreign = tmp_path / "foreign.pt"
     fileio.save_torch(foreign, {"weights": torch.zeros(3)})
     with pytest.raises(StudyError, match="a torch file, but not a checkpoint of this study"):
