@@ -18,9 +18,8 @@ from pathlib import Path
 
 import numpy as np
 import torch
-import yaml
 
-from aevae import conditional, evaluate, fid, metrics, samplers, train
+from aevae import conditional, evaluate, fid, metrics, params, samplers, train
 from aevae.campaign_paths import PATHS
 from aevae.data import Split
 from aevae.errors import StudyError
@@ -102,12 +101,7 @@ def _positive(v, name: str, hi: float | None = None):
 def load_config(path: Path | None = None) -> Config:
     """Read and check ``campaign/params.yaml``: each fault is one line naming the key and what is allowed."""
     path = Path(path or PATHS["params"])
-    try:
-        raw = yaml.safe_load(path.read_text())
-    except FileNotFoundError:
-        raise CampaignError(f"{path}: not found; restore it with `git checkout -- campaign/params.yaml`") from None
-    except yaml.YAMLError as e:
-        raise CampaignError(f"{path}: not valid YAML ({str(e).splitlines()[0]})") from None
+    raw = params.read_yaml(path)  # as DVC reads it: YAML 1.2 floats (`lr: 1e-4` is a number), no duplicate keys
     fid_n = _get(raw, "fid_n", dict, "campaign")
     for fam, n in fid_n.items():
         if isinstance(n, bool) or not isinstance(n, int) or not MIN_FID <= n <= N_TEST:
@@ -192,37 +186,10 @@ def read_json(path: Path) -> dict:
 # ------------------------------------------------------------------ one variant
 
 
-def frechet(feats1: np.ndarray, feats2: np.ndarray) -> float:
-    """FID of two feature sets, the same quantity as ``fid.fid``, computed in a way that stays cheap.
-
-    tr((S1 S2)^{1/2}) is the sum of the square roots of the eigenvalues of S1 S2. With centred,
-    scaled features A = (F1 - m1) / sqrt(n1 - 1) and B likewise, S1 = A^T A and S2 = B^T B, so the
-    nonzero eigenvalues of S1 S2 are the squared singular values of A B^T (n1 x n2): the trace is the
-    nuclear norm of A B^T. With fewer images than features (the campaign's 1,000 against 2,048) that
-    is one small SVD instead of the eigenvalues of a 2048 x 2048 non-symmetric product (half a minute
-    on this CPU). With more images, the symmetric form tr((S1^1/2 S2 S1^1/2)^1/2) by two ``eigh``.
-    """
-    f1, f2 = np.asarray(feats1, np.float64), np.asarray(feats2, np.float64)
-    m1, m2 = f1.mean(0), f2.mean(0)
-    a, b = (f1 - m1) / np.sqrt(len(f1) - 1), (f2 - m2) / np.sqrt(len(f2) - 1)
-    if min(len(f1), len(f2)) <= f1.shape[1]:
-        tr_sqrt = np.linalg.svd(a @ b.T, compute_uv=False).sum()
-    else:
-        w, v = np.linalg.eigh(a.T @ a)
-        root = (v * np.sqrt(np.clip(w, 0, None))) @ v.T
-        tr_sqrt = np.sqrt(np.clip(np.linalg.eigvalsh(root @ (b.T @ b) @ root), 0, None)).sum()
-    diff = m1 - m2
-    return float(diff @ diff + (a * a).sum() + (b * b).sum() - 2.0 * tr_sqrt)
-
-
 def scores(feats: np.ndarray, ref: np.ndarray, bootstrap: int, generator: torch.Generator) -> dict[str, float]:
     """FID of ``feats`` against ``ref`` with its bootstrap sd (both sets resampled), precision and recall."""
-    boot = []
-    for _ in range(bootstrap):
-        i = torch.randint(len(ref), (len(ref),), generator=generator).numpy()
-        j = torch.randint(len(feats), (len(feats),), generator=generator).numpy()
-        boot.append(frechet(ref[i], feats[j]))
-    return {"fid": frechet(ref, feats), "fid_sd": float(np.std(boot, ddof=1)), **fid.precision_recall(ref, feats)}
+    boot = fid.fid_bootstrap(ref, feats, bootstrap, generator)
+    return {"fid": fid.fid(ref, feats), "fid_sd": float(np.std(boot, ddof=1)), **fid.precision_recall(ref, feats)}
 
 
 def _generated(feats: np.ndarray, ref: np.ndarray, p: Params, name: str) -> dict[str, float]:
@@ -238,8 +205,7 @@ def _feature_metrics(out: dict, recon: np.ndarray, samples: np.ndarray, ref: np.
     out["fid_recon"], out["fid_recon_sd"] = r["fid"], r["fid_sd"]
     out.update(_generated(features(samples, f"{name} samples"), ref, p, "samples"))
     out["fid_n"], out["fid_bootstrap"] = n, p.evaluate.fid_bootstrap
-    how = "aevae.campaign.frechet (the quantity fid.fid computes, by a nuclear norm)"
-    out["protocol"] = {**out.get("protocol", {}), **fid.PROTOCOL, "fid_distance": how}
+    out["protocol"] = {**out.get("protocol", {}), **fid.PROTOCOL}
 
 
 def run_variant(v: Variant, cfg: Config, p: Params, splits: dict[str, Split], device, features, ref, judge=None):
@@ -282,12 +248,13 @@ def evaluate_cvae(model, p: Params, tr: Split, te: Split, device, features, ref,
     balanced over the classes from N(0, I), scored by FID, precision/recall and the class ``judge`` names."""
     n = p.evaluate.fid_samples
     xy_test, xy_train = conditional.with_labels(te.x, te.y), conditional.with_labels(tr.x, tr.y)
-    z_test, z_train = evaluate._map(model.embed, xy_test, device), evaluate._map(model.embed, xy_train, device)
+    z_test = evaluate.map_batches(model.embed, xy_test, device)
+    z_train = evaluate.map_batches(model.embed, xy_train, device)
 
     def decode(z: np.ndarray, y: np.ndarray) -> np.ndarray:
         zy = np.concatenate([z, np.eye(conditional.CLASSES, dtype=np.float32)[y]], axis=1)
-        return evaluate._map(lambda b: torch.sigmoid(model.decode(b[:, : model.latent], b[:, model.latent :])), zy,
-                             device)  # fmt: skip
+        dec = lambda b: torch.sigmoid(model.decode(b[:, : model.latent], b[:, model.latent :]))  # noqa: E731
+        return evaluate.map_batches(dec, zy, device)
 
     x, y = np.asarray(te.x), np.asarray(te.y)
     recon = decode(z_test, y)

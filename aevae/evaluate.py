@@ -45,7 +45,8 @@ class Evaluation:
     arrays: dict[str, np.ndarray]
 
 
-def _map(fn, x: np.ndarray, device: torch.device) -> np.ndarray:
+def map_batches(fn, x: np.ndarray, device: torch.device | str) -> np.ndarray:
+    """``fn`` over ``x`` in batches of ``BATCH`` on ``device``, without gradients; the results stacked on the CPU."""
     with torch.no_grad():
         x = torch.as_tensor(np.asarray(x, np.float32))
         return torch.cat([fn(b.to(device)).cpu() for b in x.split(BATCH)]).numpy()
@@ -53,7 +54,7 @@ def _map(fn, x: np.ndarray, device: torch.device) -> np.ndarray:
 
 def decode(model, z: np.ndarray, device: torch.device) -> np.ndarray:
     """Images ``[N, 784]`` in [0, 1] decoded from latents ``[N, D]``."""
-    return _map(lambda b: torch.sigmoid(model.decoder(b)), z, device)
+    return map_batches(lambda b: torch.sigmoid(model.decoder(b)), z, device)
 
 
 def two_d(latents: np.ndarray) -> tuple[np.ndarray, str]:
@@ -120,18 +121,18 @@ def run(
     """Evaluate ``model`` on ``test``. ``features`` (Inception, or a stand-in) and ``ref_features`` (the
     test set's) are given for the primary run; ``None`` skips every feature-based metric."""
     n_fid = p.evaluate.fid_samples
-    if ref_features is not None and len(ref_features) != n_fid:
+    if ref_features is not None and len(ref_features) < n_fid:
         raise StudyError(
-            f"the FID reference features hold {len(ref_features)} images but evaluate.fid_samples is {n_fid}; "
+            f"the FID reference features hold {len(ref_features)} images, fewer than evaluate.fid_samples = {n_fid}; "
             "run `dvc repro` (it rebuilds fid_reference first)"
         )
     model = model.to(device).eval()
     x, y = np.asarray(test.x), np.asarray(test.y)
 
     # reconstruction: the VAE decodes its posterior mean
-    z_test = _map(model.embed, x, device)
+    z_test = map_batches(model.embed, x, device)
     recon = decode(model, z_test, device)
-    z_train = _map(model.embed, train.x, device)
+    z_train = map_batches(model.embed, train.x, device)
     out = {
         "mse": metrics.mse(x, recon),
         "ssim": metrics.ssim(x, recon),
@@ -182,14 +183,19 @@ def run(
     }
 
     if features is not None:
+        ref_features = ref_features[:n_fid]  # the first n_fid test images, as the reconstructions
         recon_feats = features(recon[:n_fid], f"{spec.name} reconstructions")
         sample_feats = features(samples, f"{spec.name} samples")
         mid_feats = features(midpoints, f"{spec.name} interpolation midpoints")
         boot = stream(p.seed, "fid bootstrap")
+        ref = fid.Reference(ref_features)  # the test set's mean and covariance factor, computed once
         for name, feats in (("fid_recon", recon_feats), ("fid_samples", sample_feats)):
-            out[name] = fid.fid(ref_features, feats)
+            out[name] = ref.fid(feats)
             spread = fid.fid_bootstrap(ref_features, feats, p.evaluate.fid_bootstrap, boot)
             out[f"{name}_sd"] = float(spread.std(ddof=1))
+        kid_seed = int(torch.randint(2**31 - 1, (1,), generator=stream(p.seed, "kid subsets")))
+        k = fid.kid(ref_features, sample_feats, seed=kid_seed)
+        out["kid_samples"], out["kid_samples_sd"], out["kid_subsets"] = k["kid"], k["kid_sd"], fid.KID_SUBSETS
         out.update(fid.precision_recall(ref_features, sample_feats))
         out["interp_precision"] = fid.precision_recall(ref_features, mid_feats)["precision"]
         out["fid_n"] = n_fid

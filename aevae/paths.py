@@ -33,6 +33,7 @@ STUDY = ROOT / _P["study"]
 PLOTS = ROOT / _P["plots"]
 CURVES = ROOT / _P["curves"]
 REPORT = ROOT / _P["report"]
+FEATURES_FILE = "features.npy"  # inside FID_REFERENCE: [N_test, 2048] float32
 
 
 def run_id(model: str, replicate: int) -> str:

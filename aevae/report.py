@@ -68,6 +68,8 @@ def stat(runs: dict[int, dict], key: str) -> Stat | None:
     v = primary[key]
     if how == "bootstrap":
         return Stat(v, primary[f"{key}_sd"], 1, f"bootstrap sd ({primary['fid_bootstrap']} resamples), seed 0")
+    if how == "subsets":
+        return Stat(v, primary[f"{key}_sd"], 1, f"sd over {primary['kid_subsets']} subsets, seed 0")
     n = primary[BINOMIAL_N[key]]
     return Stat(v, math.sqrt(max(v * (1 - v), 0.0) / n), 1, f"binomial sd over {n} images, seed 0")
 

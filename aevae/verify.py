@@ -5,7 +5,7 @@
 Tolerances: on the same kind of CPU, with the pinned requirements, a re-run is bitwise identical
 (and this says so). Across CPU kinds (other SIMD kernels, other summation order) and on GPUs
 (cuDNN/cuBLAS kernels), training takes another numerical path and ends at a slightly different
-model; the tolerances below bound that drift, and are loose enough to hold it and tight enough
+model; the tolerances (``aevae.study.METRICS``) bound that drift, and are loose enough to hold it and tight enough
 to catch a broken metric or a broken pipeline.
 """
 
@@ -16,32 +16,13 @@ import subprocess
 import sys
 
 from aevae import paths
-
-# key -> (relative tolerance, absolute tolerance); every metric of aevae.study.METRICS has one (tested)
-TOLERANCES = {
-    "mse": (0.03, 0.0),
-    "ssim": (0.0, 0.01),
-    "psnr": (0.0, 0.2),
-    "sharpness": (0.0, 0.02),
-    "fid_recon": (0.1, 1.0),
-    "fid_samples": (0.1, 1.0),
-    "precision": (0.0, 0.03),
-    "recall": (0.0, 0.03),
-    "latent_acc": (0.0, 0.01),
-    "probe_acc": (0.0, 0.01),
-    "active_units": (0.0, 2.0),
-    "interp_evenness": (0.05, 0.0),
-    "interp_precision": (0.0, 0.05),
-    "elbo": (0.01, 0.0),
-    "kl": (0.05, 0.0),
-    "nll_iw": (0.01, 0.0),
-}
+from aevae.study import METRICS
 
 
 def compare(baseline: dict, new: dict) -> list[str]:
     """Human-readable failures; empty when every metric is within tolerance."""
     failures = []
-    for key, (rel, abs_) in TOLERANCES.items():
+    for key, (rel, abs_) in ((k, m.tolerance) for k, m in METRICS.items()):
         if key not in baseline:
             continue
         if key not in new:

@@ -1,17 +1,29 @@
-"""Training throughput of the dense VAE: ours against pytorch/examples' DataLoader loop.
+"""Training throughput of each kind of model the study and the campaign train, against a plain PyTorch
+loop in the same run and against this machine's float32 peak.
 
-Ours: the split is one in-memory tensor, a batch is an index into it (aevae.train).
-Baseline: ``torchvision.datasets.FashionMNIST(transform=ToTensor())`` + ``DataLoader``, as
-pytorch/examples' VAE trains. Same model, loss, optimizer and batch size, in the same run.
-Also: achieved FLOP/s (forward + backward counted by torch's FlopCounterMode) as a fraction of
-this machine's measured float32 peak (bench.peak).
+Kinds (``--arch``): ``dense`` (the study's MLP VAE), ``conv`` (the small convolutional VAE),
+``infogan`` (Dai & Wipf's published network, 13.3 M parameters, batch 64, latent 64).
 
-    python -m bench.train_throughput [--arch dense] [--batch-size 128] [--steps 300]
+Variants, each the same model, loss, optimizer and batch size, timed in alternating rounds (medians):
+
+- ``baseline``: ``torchvision.datasets.FashionMNIST(transform=ToTensor())`` + ``DataLoader``, as
+  pytorch/examples' VAE trains;
+- ``ours``: the split is one in-memory tensor, a batch is an index into it (``aevae.train``);
+- ``bf16``: ours under ``torch.autocast("cpu", torch.bfloat16)`` (measured, not used: it changes the
+  arithmetic of training);
+- ``compiled``: ours with the model under ``torch.compile`` (``--compile``; measured, not used: its
+  fused kernels change the arithmetic too, and compiling costs time per process).
+
+Achieved FLOP/s (forward + backward, torch's FlopCounterMode) is given as a fraction of the measured
+float32 peak (``bench.peak``: the faster of MKL's matmul and oneDNN's 1x1 convolution).
+
+    python -m bench.train_throughput [--arch dense|conv|infogan] [--steps 100] [--rounds 3] [--compile]
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import os
 import tempfile
 import time
@@ -23,47 +35,56 @@ from torch.utils.flop_counter import FlopCounterMode
 from torchvision import datasets, transforms
 
 from aevae import data, losses, models, params, paths
+from aevae.models import PIXELS
 from bench.peak import peak_flops
 
+SETTINGS = {  # arch -> (batch size, latent size): the study's defaults; Dai & Wipf's for infogan
+    "dense": (params.TrainParams().batch_size, params.Params().latent_dim),
+    "conv": (params.TrainParams().batch_size, params.Params().latent_dim),
+    "infogan": (64, 64),
+}
 
-def make(arch: str, batch: int):
-    p = params.from_dict({"model": {"arch": arch}, "train": {"batch_size": batch}})
+
+def make(arch: str, latent: int, compiled: bool = False):
+    p = params.from_dict({"model": {"arch": arch}, "latent_dim": latent})
     torch.manual_seed(0)
-    model = models.build(models.spec("vae", p))
-    return model, torch.optim.Adam(model.parameters(), lr=1e-3, fused=True), losses.loss_fn("vae")
+    model = models.build(models.spec("vae", p)).train()
+    opt = torch.optim.Adam(model.parameters(), lr=1e-3, fused=True)
+    return (torch.compile(model) if compiled else model), opt, losses.loss_fn("vae")
 
 
-def step(model, opt, loss_fn, xb) -> torch.Tensor:
-    loss = loss_fn(model(xb), xb)["loss"]
+def step(model, opt, loss_fn, xb, bf16: bool = False) -> torch.Tensor:
+    ctx = torch.autocast("cpu", torch.bfloat16) if bf16 else contextlib.nullcontext()
+    with ctx:
+        loss = loss_fn(model(xb), xb)["loss"]
     opt.zero_grad(set_to_none=True)
     loss.backward()
     opt.step()
     return loss
 
 
-def ours(arch: str, batch: int, steps: int, x: torch.Tensor) -> float:
-    model, opt, loss_fn = make(arch, batch)
-    g = torch.Generator().manual_seed(0)
-    idx = torch.randperm(len(x), generator=g).split(batch)
-    step(model, opt, loss_fn, x[idx[0]])
+def ours(arch: str, batch: int, latent: int, steps: int, x: torch.Tensor, bf16=False, compiled=False) -> float:
+    model, opt, loss_fn = make(arch, latent, compiled)
+    idx = torch.randperm(len(x), generator=torch.Generator().manual_seed(0)).split(batch)
+    for i in range(3 if compiled else 1):  # warm-up (compilation happens here)
+        step(model, opt, loss_fn, x[idx[i]], bf16)
     t = time.perf_counter()
     for i in range(steps):
-        step(model, opt, loss_fn, x[idx[i % len(idx)]])
+        step(model, opt, loss_fn, x[idx[i % (len(idx) - 1)]], bf16)
     return steps * batch / (time.perf_counter() - t)
 
 
-def baseline(arch: str, batch: int, steps: int) -> float:
-    model, opt, loss_fn = make(arch, batch)
+def baseline(arch: str, batch: int, latent: int, steps: int) -> float:
+    model, opt, loss_fn = make(arch, latent)
     with tempfile.TemporaryDirectory() as root:
         raw = Path(root) / "FashionMNIST" / "raw"
         raw.mkdir(parents=True)
         for name in data.FILES:
             os.symlink(paths.RAW / name, raw / name)
         ds = datasets.FashionMNIST(root, train=True, download=False, transform=transforms.ToTensor())
-        loader = torch.utils.data.DataLoader(ds, batch_size=batch, shuffle=True)
+        loader = torch.utils.data.DataLoader(ds, batch_size=batch, shuffle=True, drop_last=True)
         it = iter(loader)
-        xb, _ = next(it)
-        step(model, opt, loss_fn, xb.view(-1, 784))
+        step(model, opt, loss_fn, next(it)[0].view(-1, PIXELS))
         t = time.perf_counter()
         for _ in range(steps):
             try:
@@ -71,46 +92,46 @@ def baseline(arch: str, batch: int, steps: int) -> float:
             except StopIteration:
                 it = iter(loader)
                 xb, _ = next(it)
-            step(model, opt, loss_fn, xb.view(-1, 784))
+            step(model, opt, loss_fn, xb.view(-1, PIXELS))
         return steps * batch / (time.perf_counter() - t)
 
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--arch", default="dense", choices=["dense", "conv"])
-    ap.add_argument("--batch-size", type=int, default=params.TrainParams().batch_size)
-    ap.add_argument("--steps", type=int, default=150, help="steps per round")
-    ap.add_argument("--rounds", type=int, default=5, help="alternating rounds; medians are reported")
+    ap.add_argument("--arch", default="dense", choices=list(SETTINGS))
+    ap.add_argument("--steps", type=int, default=100, help="steps per round")
+    ap.add_argument("--rounds", type=int, default=3, help="alternating rounds; medians are reported")
+    ap.add_argument("--compile", action="store_true", help="also time the model under torch.compile")
     args = ap.parse_args()
+    batch, latent = SETTINGS[args.arch]
     x = torch.as_tensor(np.asarray(data.load_split("train").x))
 
-    model, opt, loss_fn = make(args.arch, args.batch_size)
+    model, opt, loss_fn = make(args.arch, latent)
     with FlopCounterMode(display=False) as fc:
-        step(model, opt, loss_fn, x[: args.batch_size])
-    flop = fc.get_total_flops() / args.batch_size
+        step(model, opt, loss_fn, x[:batch])
+    flop = fc.get_total_flops() / batch
     peak = peak_flops()
-
-    # alternate the two so that drift in this shared machine's speed hits both alike
-    runs = {"baseline": [], "ours": []}
-    for _ in range(args.rounds):
-        runs["baseline"].append(baseline(args.arch, args.batch_size, args.steps))
-        runs["ours"].append(ours(args.arch, args.batch_size, args.steps, x))
-    b, o = (float(np.median(runs[k])) for k in ("baseline", "ours"))
-    # Amdahl: the baseline pays a fixed per-sample cost (PIL + ToTensor) on top of the same step;
-    # even a step at 100% of peak cannot beat it by more than this
-    overhead = 1 / b - 1 / o
-    bound = 1 + overhead * peak / flop
+    variants = {
+        "baseline": lambda: baseline(args.arch, batch, latent, args.steps),
+        "ours": lambda: ours(args.arch, batch, latent, args.steps, x),
+        "bf16": lambda: ours(args.arch, batch, latent, args.steps, x, bf16=True),
+    }
+    if args.compile:
+        variants["compiled"] = lambda: ours(args.arch, batch, latent, args.steps, x, compiled=True)
+    runs: dict[str, list[float]] = {k: [] for k in variants}
+    for _ in range(args.rounds):  # alternating, so that drift in this shared machine's speed hits all alike
+        for k, fn in variants.items():
+            runs[k].append(fn())
+    med = {k: float(np.median(v)) for k, v in runs.items()}
+    n_params = sum(t.numel() for t in model.parameters())
     print(
-        f"{args.arch} VAE, batch {args.batch_size}, {torch.get_num_threads()} threads, "
-        f"{flop / 1e6:.2f} MFLOP/sample (fwd+bwd), float32 peak {peak / 1e9:.0f} GFLOP/s, "
-        f"median of {args.rounds} alternating rounds"
+        f"{args.arch} VAE ({n_params / 1e6:.2f} M parameters), batch {batch}, latent {latent}, "
+        f"{torch.get_num_threads()} threads, {flop / 1e6:.2f} MFLOP/sample (fwd+bwd), float32 peak "
+        f"{peak / 1e9:.0f} GFLOP/s, median of {args.rounds} alternating rounds of {args.steps} steps"
     )
-    print(f"baseline DataLoader + ToTensor: {b:8.0f} samples/s  ({b * flop / peak:.0%} of peak)")
-    print(f"ours (in-memory tensor):        {o:8.0f} samples/s  ({o * flop / peak:.0%} of peak)")
-    print(
-        f"speed-up {o / b:.2f}x; the baseline's per-sample loading costs {overhead * 1e6:.0f} us, "
-        f"so a step at 100% of peak would be {bound:.2f}x"
-    )
+    for k, v in med.items():
+        print(f"  {k:9s} {v:9.0f} samples/s  {v / med['baseline']:5.2f}x baseline  {v * flop / peak:4.0%} of peak"
+              f"  ({v * flop / 1e9:.0f} GFLOP/s; an epoch of 55,000 images: {55_000 / v:.1f} s)")  # fmt: skip
 
 
 if __name__ == "__main__":

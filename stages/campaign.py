@@ -47,7 +47,7 @@ def variant(cfg, p, name: str) -> None:
         judge = conditional.classifier()
         judge.load_state_dict(fileio.load_torch(PATHS["classifier"]))
         judge.eval()
-    ref = fileio.load_npy(PATHS["reference"] / "features.npy")
+    ref = fid.load_reference(paths.FID_REFERENCE / paths.FEATURES_FILE, 0)
     splits = {s: data.load_split(s) for s in ("train", "val", "test")}
     metrics, arrays, curves, ckpt = campaign.run_variant(v, cfg, p, splits, dev, _inception(dev), ref, judge)
     from aevae import train
@@ -69,8 +69,8 @@ def record(cfg, p) -> None:
     model, _ = train.load_model(PATHS["models"] / f"{name}.pt")
     dev = device()
     t = time.perf_counter()
-    z_train = evaluate._map(model.to(dev).embed, data.load_split("train").x, dev)
-    ref = fileio.load_npy(PATHS["reference"] / "features.npy")
+    z_train = evaluate.map_batches(model.to(dev).embed, data.load_split("train").x, dev)
+    ref = fid.load_reference(paths.FID_REFERENCE / paths.FEATURES_FILE, 0)
     out, kept = campaign.record_attempt(model, z_train, sampler, cfg, p, dev, _inception(dev), ref)
     out["variant"] = name
     out["seconds"] = round(time.perf_counter() - t, 1)

@@ -29,11 +29,11 @@ def main() -> None:
     p = params.load()
     spec, rep = run_from_argv(sys.argv[1:], p, "evaluate")
     _writable(paths.eval_dir(spec.name, rep).parent, paths.metrics(spec.name, rep).parent)
-    model, _ = load_model(paths.checkpoint(spec.name, rep), expect=spec)
+    model, _ = load_model(paths.checkpoint(spec.name, rep), expect=spec, replicate=rep)
     dev = device()
     features = ref = None
     if rep == 0:
-        ref = fileio.load_npy(paths.FID_REFERENCE / "features.npy")
+        ref = fid.load_reference(paths.FID_REFERENCE / paths.FEATURES_FILE, p.evaluate.fid_samples)
         net = fid.extractor(paths.FID_WEIGHTS, dev)
         features = lambda images, desc: fid.features(fid.to_uint8(images), net, desc=desc)  # noqa: E731
     result = evaluate.run(spec, model, p, data.load_split("train"), data.load_split("test"), dev, features, ref)

@@ -11,10 +11,11 @@ import subprocess
 import sys
 import time
 
+import numpy as np
 import pytest
 import yaml
 
-from tests.test_pipeline import SMALL, _env, commit, dvc, project_copy, set_params
+from tests.dvc_project import SMALL, commit, dvc, env, project_copy, set_params
 
 pytestmark = pytest.mark.slow
 CAMPAIGN = {
@@ -31,7 +32,7 @@ CAMPAIGN = {
         "c": {"family": "conditional", "model": "cvae", "arch": "dense", "latent": 2, "beta": 1.0, "samplers": []},
     },
 }  # fmt: skip
-STAGES = {"reference", "classifier", "variant@a", "variant@v", "variant@c", "record", "summary"}
+STAGES = {"classifier", "variant@a", "variant@v", "variant@c", "record", "summary"}
 
 
 def _locked(root) -> set[str]:
@@ -57,7 +58,7 @@ def campaign_run(tmp_path_factory):
     # started, then killed (SIGKILL, as a session's end does) once the first variant has finished
     log = root / "killed.log"  # a file, not a pipe: an unread pipe would stall DVC once full
     with open(log, "w") as out:
-        proc = subprocess.Popen([sys.executable, "-m", "dvc", "repro", "campaign/dvc.yaml"], cwd=root, env=_env(),
+        proc = subprocess.Popen([sys.executable, "-m", "dvc", "repro", "campaign/dvc.yaml"], cwd=root, env=env(),
                                 stdout=out, stderr=subprocess.STDOUT, start_new_session=True)  # fmt: skip
         deadline = time.monotonic() + 600
         while not any(s.startswith("variant@") for s in _locked(root)):
@@ -73,7 +74,7 @@ def campaign_run(tmp_path_factory):
 
 def test_a_killed_campaign_redoes_only_what_had_not_finished(campaign_run):
     root, finished, again = campaign_run
-    assert finished < STAGES and "reference" in finished
+    assert finished < STAGES and any(s.startswith("variant@") for s in finished)
     assert _ran(again) == STAGES - finished
     assert _locked(root) == STAGES
     assert dvc(root, "status", "campaign/dvc.yaml").stdout.strip().endswith("up to date.")
@@ -102,3 +103,54 @@ def test_report_and_figures_come_from_the_table(campaign_run):
     assert not (root / "campaign" / "figures" / "beta.png").exists()  # no beta variant: no empty figure
     record = yaml.safe_load((root / "campaign" / "runs" / "record.json").read_text())
     assert record["fid_n"] == 80 and record["variant"] == "v" and record["sampler"] in ("prior", "two_stage")
+
+
+def _damage_metric(root):
+    f = root / "campaign" / "runs" / "a.json"
+    run = yaml.safe_load(f.read_text())
+    run["samplers"]["gmm"]["fid_samples"] = "not a number"
+    f.write_text(yaml.safe_dump(run))
+
+
+def _damage_array(root):
+    np.save(DAMAGED["array"](root), np.array([{"code": "pickled"}], dtype=object), allow_pickle=True)
+
+
+def _damage_study(root):
+    DAMAGED["study"](root).write_text('{"verdicts": {}}')
+
+
+DAMAGED = {  # what each damage touches, saved and restored around it
+    "metric": lambda root: root / "campaign" / "runs" / "a.json",
+    "array": lambda root: root / "data" / "campaign" / "eval" / "v" / "samples_two_stage.npy",
+    "study": lambda root: root / "metrics" / "study.json",
+}
+
+
+@pytest.mark.parametrize(
+    ("damage", "message"),
+    [
+        ("metric", "the campaign's metrics files .* do not hold what its stages write"),
+        ("array", "samples_two_stage.npy: .*pickle"),
+        ("study", "study.json: holds no `models`"),
+    ],
+)
+def test_a_damaged_input_is_one_line_and_leaves_the_results_whole(campaign_run, damage, message):
+    # the summary used to delete figures and rewrite results.csv before dying with a traceback
+    root, _, _ = campaign_run
+    outs = [root / "campaign" / "results.csv", root / "campaign" / "REPORT.md",
+            *sorted((root / "campaign" / "figures").glob("*.png"))]  # fmt: skip
+    before = {p: p.read_bytes() for p in outs}
+    target = DAMAGED[damage](root)
+    original = target.read_bytes()
+    try:
+        {"metric": _damage_metric, "array": _damage_array, "study": _damage_study}[damage](root)
+        r = subprocess.run([sys.executable, "-m", "stages.campaign_summary"], cwd=root, env=env(),
+                           capture_output=True, text=True)  # fmt: skip
+        assert r.returncode == 2 and "Traceback" not in r.stderr, r.stderr
+        last = r.stderr.strip().splitlines()[-1]
+        assert last.startswith("error: ") and re.search(message, last), last
+        assert sorted((root / "campaign" / "figures").glob("*.png")) == outs[2:]
+        assert {p: p.read_bytes() for p in outs} == before
+    finally:
+        target.write_bytes(original)

@@ -89,5 +89,17 @@ def test_each_random_quantity_has_its_own_stream(small):
 
 def test_stale_reference_features_are_refused(small):
     p, train_split, test, trained = small
-    with pytest.raises(StudyError, match="the FID reference features hold 10 images but evaluate.fid_samples is 60"):
+    with pytest.raises(StudyError, match="reference features hold 10 images, fewer than evaluate.fid_samples = 60"):
         evaluate.run(models.spec("ae", p), trained["ae"], p, train_split, test, CPU, StandIn(), np.zeros((10, 32)))
+
+
+def test_the_shared_reference_of_the_whole_test_set_scores_its_first_fid_samples(small):
+    # fid_reference holds every test image (study and campaign share it); a run reads its first fid_samples
+    p, train_split, test, trained = small
+    net = StandIn()
+    whole = net(test.x, "whole")
+    prefix = whole[: p.evaluate.fid_samples].copy()
+    run = lambda ref: evaluate.run(models.spec("ae", p), trained["ae"], p, train_split, test, CPU, net, ref)  # noqa: E731
+    a, b = run(whole).metrics, run(prefix).metrics
+    for k in ("fid_samples", "fid_recon", "fid_samples_sd", "precision", "recall", "interp_precision"):
+        assert a[k] == b[k], k

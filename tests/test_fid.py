@@ -14,7 +14,7 @@ from torchvision.utils import save_image
 
 from aevae import fid
 
-pytestmark = pytest.mark.slow
+slow = pytest.mark.slow  # runs the Inception network
 
 
 def _seed():  # as torchmetrics' test set-up does
@@ -28,6 +28,7 @@ def _draw():
             torch.randint(100, 255, (100, 3, 299, 299), dtype=torch.uint8))  # fmt: skip
 
 
+@slow
 def test_converted_weights_reproduce_torchmetrics_documented_values(fid_weights):
     # values documented by torchmetrics, computed with the official weights; 1% weight noise moves both
     _seed()
@@ -61,6 +62,7 @@ def test_missing_wheel_says_how_to_install(monkeypatch):
         fid.wheel_weights_bytes()
 
 
+@slow
 def test_quantize_rounds_exactly_like_a_png_save(tmp_path, splits):
     x = np.array([[0.0, 0.6 / 255, 1.4 / 255, 1.6 / 255, 1.0] + [0.0] * 779], np.float32)
     assert fid.to_uint8(x).flatten()[:5].tolist() == [0, 1, 1, 2, 255]  # rounding, not truncation
@@ -74,6 +76,7 @@ def test_quantize_rounds_exactly_like_a_png_save(tmp_path, splits):
     assert r.shape == (1, 3, 299, 299) and r.dtype == torch.uint8
 
 
+@slow
 def test_our_fid_equals_torchmetrics_fid_on_real_images(splits, inception):
     a, b = splits["test"].x[:64], splits["val"].x[:64]
     ours = fid.fid(fid.features(fid.to_uint8(a), inception), fid.features(fid.to_uint8(b), inception))
@@ -83,6 +86,32 @@ def test_our_fid_equals_torchmetrics_fid_on_real_images(splits, inception):
     assert ours == pytest.approx(m.compute().item(), rel=1e-3)
 
 
+@slow
+def test_fused_inception_equals_the_standard_network_on_real_images(splits, fid_weights, inception):
+    # BN folded, stem on one channel with the normalization folded in, the identity resize skipped:
+    # the same features to float32 round-off, on real images and on images with the full 0..255 range
+    x = np.concatenate([splits["test"].x[:48], np.random.default_rng(0).uniform(size=(16, 784))]).astype(np.float32)
+    u8 = fid.to_uint8(x)
+    standard = fid.reference_extractor(fid_weights)
+    with torch.inference_mode():
+        want = standard(fid.resize(u8).contiguous(memory_format=torch.channels_last)).double().numpy()
+    got = fid.features(u8, inception).astype(np.float64)
+    rel = np.linalg.norm(got - want, axis=1) / np.linalg.norm(want, axis=1)
+    assert rel.max() < 1e-5, rel.max()
+    assert fid.features(u8[:0], inception).shape == (0, fid.FEATURES)
+
+
+@slow
+def test_fid_of_real_features_equals_scipy_sqrtm(splits, inception):
+    # the float64 reference (pytorch-fid: scipy's sqrtm of the non-symmetric product) on Inception features
+    a = fid.features(fid.to_uint8(splits["test"].x[:160]), inception)
+    b = fid.features(fid.to_uint8(splits["train"].x[:120]), inception)
+    want = _pytorch_fid(*fid.stats(a), *fid.stats(b))
+    assert fid.fid(a, b) == pytest.approx(want, rel=1e-6)
+    assert fid.Reference(a).fid(b) == pytest.approx(want, rel=1e-6)
+
+
+@slow
 def test_fid_sanity_on_real_data(splits, inception):
     n = 200
     feats = lambda x: fid.features(fid.to_uint8(x), inception)  # noqa: E731
@@ -110,36 +139,60 @@ def _pytorch_fid(mu1, s1, mu2, s2, eps=1e-6):
 
 
 def test_frechet_of_singular_covariances_matches_pytorch_fid():
-    # 20 images in 64 dims: both covariances singular
+    # 20 images in 64 dims: both covariances singular (pytorch-fid needs its offset there; we do not)
     rng = np.random.default_rng(0)
-    (m1, s1), (m2, s2) = fid.stats(rng.normal(size=(20, 64))), fid.stats(rng.normal(0.5, 1.0, size=(20, 64)))
-    assert fid.frechet_distance(m1, s1, m2, s2) == pytest.approx(_pytorch_fid(m1, s1, m2, s2), rel=1e-6)
+    f1, f2 = rng.normal(size=(20, 64)), rng.normal(0.5, 1.0, size=(20, 64))
+    (m1, s1), (m2, s2) = fid.stats(f1), fid.stats(f2)
+    want = _pytorch_fid(m1, s1, m2, s2)
+    assert fid.frechet_distance(m1, s1, m2, s2) == pytest.approx(want, rel=1e-6)
+    assert fid.fid(f1, f2) == pytest.approx(want, rel=1e-6)
 
 
-def test_frechet_adds_the_offset_when_the_root_is_not_finite(monkeypatch, caplog):
-    rng = np.random.default_rng(0)
-    (m1, s1), (m2, s2) = fid.stats(rng.normal(size=(200, 8))), fid.stats(rng.normal(0.5, 1.0, size=(200, 8)))
-    real = fid._tr_sqrt
-    calls = []
-
-    def first_fails(a, b):
-        calls.append(np.trace(a))
-        return (float("nan"), float("nan")) if len(calls) == 1 else real(a, b)
-
-    monkeypatch.setattr(fid, "_tr_sqrt", first_fails)
-    got = fid.frechet_distance(m1, s1, m2, s2)
-    off = 1e-6 * np.eye(8)
-    assert calls[1] == pytest.approx(np.trace(s1 + off), rel=1e-12)  # retried on the offset matrices
-    assert got == pytest.approx(_pytorch_fid(m1, s1 + off, m2, s2 + off), rel=1e-8)
-    assert "singular covariance product" in caplog.text
+@pytest.mark.parametrize("n1,n2,d", [(300, 200, 64), (40, 70, 128), (90, 60, 90), (500, 400, 32), (129, 5, 16)])
+def test_every_route_equals_scipy_sqrtm(n1, n2, d):
+    # fewer images than features (cross product), more (Cholesky factor), mixed; cached or not
+    r = np.random.default_rng(d + n1)
+    a = r.normal(size=(n1, d)) @ r.normal(size=(d, d)) * 0.3
+    b = r.normal(size=(n2, d)) * 1.5 + 0.4
+    want = _pytorch_fid(*fid.stats(a), *fid.stats(b))
+    assert fid.fid(a, b) == pytest.approx(want, rel=1e-6)
+    assert fid.fid(b, a) == pytest.approx(want, rel=1e-6)
+    assert fid.Reference(a).fid(b) == pytest.approx(want, rel=1e-6)
+    assert fid.Reference(b).fid(a) == pytest.approx(want, rel=1e-6)
 
 
-def test_frechet_refuses_a_large_imaginary_component():
-    # not a covariance (an eigenvalue of -4): the root is 2i; dropping it would report a number
-    with pytest.raises(fid.FIDError, match="imaginary component of 2"):
+def test_a_singular_reference_falls_back_from_cholesky():
+    # 300 images but rank 10 in 32 dims: Cholesky of the covariance fails, the eigen-root takes over
+    r = np.random.default_rng(3)
+    a = r.normal(size=(300, 10)) @ r.normal(size=(10, 32))
+    b = r.normal(size=(250, 32))
+    with pytest.raises(np.linalg.LinAlgError):
+        np.linalg.cholesky(np.cov(a, rowvar=False) * 299)
+    assert fid.Reference(a).fid(b) == pytest.approx(_pytorch_fid(*fid.stats(a), *fid.stats(b)), rel=1e-6)
+
+
+def test_frechet_of_gaussians_matches_the_closed_form():
+    # N(m1, s1^2 I) vs N(m2, s2^2 I): |m1 - m2|^2 + d (s1 - s2)^2, approached with many samples
+    r = np.random.default_rng(0)
+    d, n = 8, 200_000
+    a, b = r.normal(0.0, 1.0, (n, d)), r.normal(0.5, 2.0, (n, d))
+    assert fid.fid(a, b) == pytest.approx(d * 0.25 + d * 1.0, rel=0.01)
+
+
+def test_frechet_refuses_what_is_not_a_covariance_or_not_finite():
+    # not a covariance (an eigenvalue of -4): a square root would be imaginary; dropping it would report a number
+    with pytest.raises(fid.FIDError, match="eigenvalue -4; it is not positive semi-definite"):
         fid.frechet_distance(np.zeros(2), np.diag([1.0, -4.0]), np.zeros(2), np.eye(2))
     with pytest.raises(fid.FIDError, match="NaN or inf"):
         fid.frechet_distance(np.zeros(2), np.diag([1.0, np.nan]), np.zeros(2), np.eye(2))
+    bad = np.ones((10, 4))
+    bad[3, 2] = np.nan
+    with pytest.raises(fid.FIDError, match="NaN or inf"):
+        fid.fid(bad, np.ones((10, 4)))
+    with pytest.raises(fid.FIDError, match="width 3 against a reference of 4"):
+        fid.Reference(np.random.default_rng(0).normal(size=(10, 4))).fid(np.zeros((10, 3)))
+    with pytest.raises(fid.FIDError, match=r"features must be \[N >= 2, D\]; got shape \(1, 4\)"):
+        fid.fid(np.zeros((1, 4)), np.zeros((10, 4)))
 
 
 def test_fid_bootstrap_spread_shrinks_with_more_images():
@@ -148,6 +201,30 @@ def test_fid_bootstrap_spread_shrinks_with_more_images():
     small = fid.fid_bootstrap(rng.normal(size=(200, 8)), rng.normal(0.3, 1, (200, 8)), 30, g)
     large = fid.fid_bootstrap(rng.normal(size=(3200, 8)), rng.normal(0.3, 1, (3200, 8)), 30, g)
     assert small.shape == (30,) and small.std() > 2.5 * large.std()  # ~ 1/sqrt(N): 4x in theory
+
+
+def _mmd2_unbiased(x: np.ndarray, y: np.ndarray) -> float:
+    """Binkowski et al. (2018), eq. 3 with the kernel (x.y / d + 1)^3, written from the paper."""
+    d, m, n = x.shape[1], len(x), len(y)
+    k = lambda a, b: (a @ b.T / d + 1.0) ** 3  # noqa: E731
+    kxx, kyy, kxy = k(x, x), k(y, y), k(x, y)
+    return float(
+        (kxx.sum() - np.trace(kxx)) / (m * (m - 1)) + (kyy.sum() - np.trace(kyy)) / (n * (n - 1)) - 2 * kxy.mean()
+    )
+
+
+def test_kid_is_the_unbiased_mmd_of_the_paper():
+    # at most KID_SUBSET images per side: every subset holds all of them, so KID is the full-sample
+    # unbiased MMD^2 and its spread over subsets is 0
+    r = np.random.default_rng(0)
+    x, y = r.normal(size=(300, 16)), r.normal(0.2, 1.1, size=(300, 16))
+    got = fid.kid(x, y)
+    assert got["kid"] == pytest.approx(_mmd2_unbiased(x, y), rel=1e-4)
+    assert got["kid_sd"] == pytest.approx(0.0, abs=1e-6)
+    # unbiased: two samples of one distribution average to 0, where FID stays clearly positive at small N
+    same = [fid.kid(r.normal(size=(100, 16)), r.normal(size=(100, 16)))["kid"] for _ in range(20)]
+    assert abs(np.mean(same)) < 3 * np.std(same) / np.sqrt(20)
+    assert fid.fid(r.normal(size=(100, 16)), r.normal(size=(100, 16))) > 1.0
 
 
 def _prc_reference(real: np.ndarray, gen: np.ndarray, k: int = 3) -> tuple[float, float]:
@@ -176,6 +253,7 @@ def test_precision_recall_matches_an_independent_implementation():
     assert same == {"precision": 1.0, "recall": 1.0}
 
 
+@slow
 def test_fid_weights_holding_code_are_refused_before_anything_runs(tmp_path):
     # torch-fidelity loads the weights file with weights_only=False; a planted pickle would run
     marker = tmp_path / "pwned"
@@ -190,3 +268,20 @@ def test_fid_weights_holding_code_are_refused_before_anything_runs(tmp_path):
         fid.extractor(planted)
     assert not marker.exists()
     assert "TORCH_FORCE_WEIGHTS_ONLY_LOAD" not in os.environ  # the switch is scoped to the load
+
+
+@pytest.mark.parametrize(
+    ("feats", "message"),
+    [
+        (np.zeros((100, 64), np.float32), r"features of shape \[100, 64\], not \[N, 2048\]"),
+        (np.zeros((40, 2048), np.float32), "features of 40 test images, fewer than the 50 a run scores"),
+        (np.full((60, 2048), np.nan, np.float32), "the features hold NaN or inf"),
+    ],
+)
+def test_reference_features_are_checked_before_any_inception_work(tmp_path, feats, message):
+    path = tmp_path / "features.npy"
+    np.save(path, feats)
+    with pytest.raises(fid.FIDError, match=message + ".*`dvc repro fid_reference` rebuilds it"):
+        fid.load_reference(path, 50)
+    np.save(path, np.ones((60, 2048), np.float32))
+    assert fid.load_reference(path, 50).shape == (60, 2048)

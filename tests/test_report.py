@@ -45,6 +45,8 @@ def test_spreads_seeds_bootstrap_and_binomial():
                 "fid_n": 100}, 1: {"mse": 2.0}, 2: {"mse": 3.0}}  # fmt: skip
     assert report.stat(runs, "mse") == Stat(2.0, 1.0, 3, "sd over 3 seeds")
     assert report.stat(runs, "fid_samples").sd == 0.7
+    kid = report.stat({0: {"kid_samples": 0.01, "kid_samples_sd": 0.002, "kid_subsets": 100}}, "kid_samples")
+    assert kid == Stat(0.01, 0.002, 1, "sd over 100 subsets, seed 0")
     assert report.stat(runs, "precision").sd == pytest.approx(math.sqrt(0.64 * 0.36 / 100))
     assert report.stat(runs, "recall") is None
     assert math.isnan(report.stat({0: {"mse": 1.0}}, "mse").sd)
@@ -72,9 +74,10 @@ def _runs(ae_mse, vae_mse):
         spec = Spec(name, "ae" if name == "ae" else "vae", "dense", latent, (512, 256))
         m.update({"mse": mse + 1e-4 * rep, "run": {"spec": spec.as_dict()}, "interp_pairs": 100})
         if rep == 0:
-            m.update({"fid_recon_sd": 1.0, "fid_samples_sd": 1.0, "fid_bootstrap": 20, "fid_n": 100})
+            m.update({"fid_recon_sd": 1.0, "fid_samples_sd": 1.0, "fid_bootstrap": 20, "fid_n": 100,
+                      "kid_samples_sd": 0.001, "kid_subsets": 100})  # fmt: skip
         else:
-            for k in ("fid_recon", "fid_samples", "precision", "recall", "interp_precision"):
+            for k in ("fid_recon", "fid_samples", "kid_samples", "precision", "recall", "interp_precision"):
                 m.pop(k)
         return m
 
