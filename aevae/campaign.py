@@ -12,6 +12,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import logging
+import re
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -92,6 +93,19 @@ def _get(raw, key: str, typ, where: str):
     return v
 
 
+def _only(raw: dict, allowed: tuple[str, ...], where: str) -> None:
+    """A key the campaign does not read is a typo that would silently fall back to a default: refused."""
+    unknown = sorted(set(raw) - set(allowed), key=str)
+    if unknown:
+        raise CampaignError(f"{where}{unknown[0]}: unknown key; allowed under {where.rstrip('.') or 'the top level'}: "
+                            f"{', '.join(allowed)}")  # fmt: skip
+
+
+TOP_KEYS = ("fid_n", "iw_samples", "gmm", "two_stage", "classifier", "record", "variants")
+VARIANT_KEYS = ("family", "model", "arch", "latent", "beta", "samplers")
+VARIANT_NAME = re.compile(r"[A-Za-z0-9_]+")  # a DVC foreach key: a dot or a space breaks `variant@<name>`
+
+
 def _positive(v, name: str, hi: float | None = None):
     if v <= 0 or (hi is not None and v > hi):
         raise CampaignError(f"{name}: {v!r} must be > 0" + (f" and <= {hi}" if hi is not None else ""))
@@ -102,6 +116,13 @@ def load_config(path: Path | None = None) -> Config:
     """Read and check ``campaign/params.yaml``: each fault is one line naming the key and what is allowed."""
     path = Path(path or PATHS["params"])
     raw = params.read_yaml(path)  # as DVC reads it: YAML 1.2 floats (`lr: 1e-4` is a number), no duplicate keys
+    if not isinstance(raw, dict):
+        raise CampaignError(f"{path}: expected a mapping of {', '.join(TOP_KEYS)}; got {type(raw).__name__}")
+    _only(raw, TOP_KEYS, "")
+    for key, allowed in (("two_stage", ("hidden", "epochs", "batch_size", "lr")), ("gmm", ("components",)),
+                         ("classifier", ("epochs",)), ("record", ("variant",))):  # fmt: skip
+        if isinstance(raw.get(key), dict):
+            _only(raw[key], allowed, f"{key}.")
     fid_n = _get(raw, "fid_n", dict, "campaign")
     for fam, n in fid_n.items():
         if isinstance(n, bool) or not isinstance(n, int) or not MIN_FID <= n <= N_TEST:
@@ -118,6 +139,12 @@ def load_config(path: Path | None = None) -> Config:
     variants = {}
     for name, v in _get(raw, "variants", dict, "campaign").items():
         where = f"variants.{name}"
+        if not isinstance(name, str) or not VARIANT_NAME.fullmatch(name):
+            raise CampaignError(f"variants.{name}: a variant name is letters, digits and _ only (it names a DVC "
+                                "stage, variant@<name>); e.g. vae_conv_b0_1 for beta 0.1")  # fmt: skip
+        if not isinstance(v, dict):
+            raise CampaignError(f"{where}: expected a mapping of {', '.join(VARIANT_KEYS)}; got {v!r}")
+        _only(v, VARIANT_KEYS, f"{where}.")
         model, arch = _get(v, "model", str, where), _get(v, "arch", str, where)
         family = _get(v, "family", str, where)
         if model not in MODELS:
@@ -147,6 +174,17 @@ def load_config(path: Path | None = None) -> Config:
     epochs = _positive(_get(_get(raw, "classifier", dict, "campaign"), "epochs", int, "classifier"),
                        "classifier.epochs")  # fmt: skip
     return Config(dict(fid_n), iw, comps, two, epochs, record, variants)
+
+
+def check_with_study(cfg: Config, p: Params) -> None:
+    """What the campaign's config asks of the study's params: every ``fid_n`` within the test images that
+    ``data.subset`` leaves (a larger one used to be cut quietly)."""
+    for family, n in cfg.fid_n.items():
+        if n > p.n_test:
+            raise CampaignError(
+                f"fid_n.{family}: {n} is more than the {p.n_test} test images params.yaml's data.subset leaves; "
+                f"allowed: <= {p.n_test} (lower it in campaign/params.yaml or raise data.subset)"
+            )
 
 
 def variant(cfg: Config, name: str) -> Variant:
@@ -292,9 +330,15 @@ def dai_wipf_rescale(images: np.ndarray) -> np.ndarray:
     return np.where(span > 0, (x - lo) / np.where(span > 0, span, 1), x).astype(np.float32)
 
 
-def best_sampler(run_metrics: dict) -> str:
+def best_sampler(run_metrics: dict, name: str = "the record variant") -> str:
     """The sampler of a variant with the lowest FID at the campaign's ``fid_n``."""
-    return min(run_metrics["samplers"], key=lambda s: run_metrics["samplers"][s]["fid_samples"])
+    try:
+        return min(run_metrics["samplers"], key=lambda s: float(run_metrics["samplers"][s]["fid_samples"]))
+    except (KeyError, TypeError, ValueError):
+        raise CampaignError(
+            f"campaign/runs/{name}.json: no samplers with their FID; `git checkout -- campaign/runs/{name}.json` "
+            f"restores the committed one, `dvc repro campaign/dvc.yaml:variant@{name}` rebuilds it"
+        ) from None
 
 
 def record_attempt(model, z_train: np.ndarray, sampler: str, cfg: Config, p: Params, device, features, ref):
@@ -302,7 +346,7 @@ def record_attempt(model, z_train: np.ndarray, sampler: str, cfg: Config, p: Par
 
     Returns (metrics, {protocol: uint8 images [N, 28, 28]}): the images as scored, for an independent
     recomputation of both FIDs."""
-    n = min(cfg.fid_n["record"], len(ref))
+    n = cfg.fid_n["record"]  # the reference holds at least that many (stages.campaign checks it first)
     if sampler in samplers.NAMES:
         z = samplers.sample(sampler, z_train, n, p.seed, cfg)
     else:  # the model's own prior

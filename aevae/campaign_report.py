@@ -30,11 +30,25 @@ SWEEP_KEYS = ["mse", "ssim", "fid_recon", "fid_samples", "precision", "recall", 
               "active_units", "interp_evenness"]  # fmt: skip
 
 
+def _numbers(name: str, m: dict) -> None:
+    """Every metric a run file holds is a number: a text or a list where one belongs is one clear error
+    before anything is drawn or written (``json`` reads whatever the file says)."""
+    found = [(k, m[k]) for k in METRIC_COLUMNS if k in m and k != "seconds"]
+    found += [(f"samplers.{s}.{k}", v[k]) for s, v in m.get("samplers", {}).items() for k in GEN_KEYS if k in v]
+    for key, v in found:
+        if isinstance(v, bool) or not isinstance(v, int | float):
+            raise campaign.CampaignError(
+                f"campaign/runs/{name}.json: {key} is {v!r}, not a number; `git checkout -- campaign/runs/{name}.json` "
+                f"restores the committed one, `dvc repro campaign/dvc.yaml:variant@{name}` rebuilds it"
+            )
+
+
 def table(runs: dict[str, dict]) -> pd.DataFrame:
     """One row per variant and sampler: the variant's params, then every metric; a sampler row differs
     from its model's own only in the generation metrics."""
     rows = []
     for name, m in runs.items():
+        _numbers(name, m)
         v = m["variant"]
         base = {"variant": name, "family": v["family"], "model": v["model"], "arch": v["arch"],
                 "latent": v["latent"], "beta": v["beta"] if v["model"] != "ae" else math.nan,

@@ -1,6 +1,6 @@
 """Stages of the campaign (campaign/dvc.yaml): the source report's future work.
 
-Usage: python -m stages.campaign {classifier | variant <name> | record}.
+Usage: python -m stages.campaign {check | classifier | variant <name> | record}.
 What each reads and writes: campaign/dvc.yaml; paths: paths.yaml (campaign).
 """
 
@@ -15,12 +15,18 @@ from aevae.campaign import PATHS
 from aevae.errors import StudyError, cli
 from aevae.runtime import device
 
-USAGE = "usage: python -m stages.campaign {classifier | variant <name> | record}"
+USAGE = "usage: python -m stages.campaign {check | classifier | variant <name> | record}"
 
 
 def _inception(dev):
     net = fid.extractor(paths.FID_WEIGHTS, dev)
     return lambda images, desc: fid.features(fid.to_uint8(images), net, desc=desc)
+
+
+def check(cfg, p) -> None:
+    """Both params files valid together (``main`` has loaded and checked them): every other campaign stage
+    depends on this one's constant output, so a bad value stops DVC before it deletes any output."""
+    fileio.write_text(PATHS["params_ok"], "campaign/params.yaml is valid with params.yaml\n")
 
 
 def classifier(cfg, p) -> None:
@@ -47,7 +53,7 @@ def variant(cfg, p, name: str) -> None:
         judge = conditional.classifier()
         judge.load_state_dict(fileio.load_torch(PATHS["classifier"]))
         judge.eval()
-    ref = fid.load_reference(paths.FID_REFERENCE / paths.FEATURES_FILE, 0)
+    ref = fid.load_reference(paths.FID_REFERENCE / paths.FEATURES_FILE, cfg.fid_n[v.family])
     splits = {s: data.load_split(s) for s in ("train", "val", "test")}
     metrics, arrays, curves, ckpt = campaign.run_variant(v, cfg, p, splits, dev, _inception(dev), ref, judge)
     from aevae import train
@@ -65,12 +71,14 @@ def record(cfg, p) -> None:
     from aevae import evaluate, train
 
     name = cfg.record_variant
-    sampler = campaign.best_sampler(campaign.read_json(PATHS["runs"] / f"{name}.json"))
-    model, _ = train.load_model(PATHS["models"] / f"{name}.pt")
+    v = campaign.variant(cfg, name)
+    ref = fid.load_reference(paths.FID_REFERENCE / paths.FEATURES_FILE, cfg.fid_n["record"])
+    sampler = campaign.best_sampler(campaign.read_json(PATHS["runs"] / f"{name}.json"), name)
+    expect = campaign.spec(v, campaign.variant_params(p, v, cfg))
+    model, _ = train.load_model(PATHS["models"] / f"{name}.pt", expect=expect)
     dev = device()
     t = time.perf_counter()
     z_train = evaluate.map_batches(model.to(dev).embed, data.load_split("train").x, dev)
-    ref = fid.load_reference(paths.FID_REFERENCE / paths.FEATURES_FILE, 0)
     out, kept = campaign.record_attempt(model, z_train, sampler, cfg, p, dev, _inception(dev), ref)
     out["variant"] = name
     out["seconds"] = round(time.perf_counter() - t, 1)
@@ -85,12 +93,13 @@ def main() -> None:
     args = sys.argv[1:]
     if (
         not args
-        or args[0] not in ("classifier", "variant", "record")
+        or args[0] not in ("check", "classifier", "variant", "record")
         or ((args[0] == "variant") != (len(args) == 2) or len(args) > 2)
     ):
         raise StudyError(f"{USAGE}; got {' '.join(args) or 'no arguments'}")
     cfg, p = campaign.load_config(), params.load()
-    {"classifier": lambda: classifier(cfg, p), "record": lambda: record(cfg, p),
+    campaign.check_with_study(cfg, p)
+    {"check": lambda: check(cfg, p), "classifier": lambda: classifier(cfg, p), "record": lambda: record(cfg, p),
      "variant": lambda: variant(cfg, p, args[-1])}[args[0]]()  # fmt: skip
 
 

@@ -141,6 +141,18 @@ BAD = {
     "negative beta": (lambda r: r["variants"]["vae_z2"].update(beta=-1), "variants.vae_z2.beta: -1"),
     "no record size": (lambda r: r["fid_n"].pop("record"), "fid_n.record: missing"),
     "empty hidden": (lambda r: r["two_stage"].update(hidden=[]), "two_stage.hidden"),
+    # a key the campaign does not read would silently fall back to its default: every level refuses it
+    "misspelled variant key": (
+        lambda r: r["variants"]["vae_z2"].update(bta=4.0),
+        "variants.vae_z2.bta: unknown key; allowed under variants.vae_z2: family, model",
+    ),
+    "unknown top-level key": (lambda r: r.update(fid_samples=5), "fid_samples: unknown key; allowed under the top"),
+    "unknown nested key": (lambda r: r["two_stage"].update(epoch=3), "two_stage.epoch: unknown key"),
+    "a dot in a variant name": (
+        lambda r: r["variants"].update({"vae_b0.5": dict(r["variants"]["vae_z2"])}),
+        "variants.vae_b0.5: a variant name is letters, digits and _ only",
+    ),
+    "variant not a mapping": (lambda r: r["variants"].update(v1=[1, 2]), "variants.v1: expected a mapping"),
 }
 
 
@@ -150,6 +162,15 @@ def test_bad_config_is_one_line_naming_the_key(tmp_path, case):
     with pytest.raises(campaign.CampaignError) as e:
         campaign.load_config(_write(tmp_path, edit))
     assert expected in str(e.value) and "\n" not in str(e.value)
+
+
+def test_fid_n_above_the_test_images_a_subset_leaves_is_refused():
+    # with data.subset = 500 the test set holds 500 images: 1,000 used to be cut to 500 without a word
+    cfg, small = campaign.load_config(), params.from_dict({"data": {"subset": 500, "val_size": 100},
+                                                           "evaluate": {"fid_samples": 100}})  # fmt: skip
+    with pytest.raises(campaign.CampaignError, match=r"fid_n.\w+: \d+ is more than the 500 test images .*data.subset"):
+        campaign.check_with_study(cfg, small)
+    campaign.check_with_study(cfg, params.load())  # the committed pair is consistent
 
 
 def test_unreadable_config_says_how_to_restore(tmp_path):

@@ -4,6 +4,7 @@ redoes only the stages that had not finished, then writes the results table, fig
 from __future__ import annotations
 
 import csv
+import json
 import os
 import re
 import signal
@@ -32,7 +33,7 @@ CAMPAIGN = {
         "c": {"family": "conditional", "model": "cvae", "arch": "dense", "latent": 2, "beta": 1.0, "samplers": []},
     },
 }  # fmt: skip
-STAGES = {"classifier", "variant@a", "variant@v", "variant@c", "record", "summary"}
+STAGES = {"check", "classifier", "variant@a", "variant@v", "variant@c", "record", "summary"}
 
 
 def _locked(root) -> set[str]:
@@ -106,10 +107,10 @@ def test_report_and_figures_come_from_the_table(campaign_run):
 
 
 def _damage_metric(root):
-    f = root / "campaign" / "runs" / "a.json"
-    run = yaml.safe_load(f.read_text())
+    f = DAMAGED["metric"](root)
+    run = json.loads(f.read_text())
     run["samplers"]["gmm"]["fid_samples"] = "not a number"
-    f.write_text(yaml.safe_dump(run))
+    f.write_text(json.dumps(run))
 
 
 def _damage_array(root):
@@ -130,7 +131,7 @@ DAMAGED = {  # what each damage touches, saved and restored around it
 @pytest.mark.parametrize(
     ("damage", "message"),
     [
-        ("metric", "the campaign's metrics files .* do not hold what its stages write"),
+        ("metric", r"campaign/runs/a.json: samplers.gmm.fid_samples is 'not a number', not a number; `git checkout"),
         ("array", "samples_two_stage.npy: .*pickle"),
         ("study", "study.json: holds no `models`"),
     ],
@@ -154,3 +155,29 @@ def test_a_damaged_input_is_one_line_and_leaves_the_results_whole(campaign_run, 
         assert {p: p.read_bytes() for p in outs} == before
     finally:
         target.write_bytes(original)
+
+
+@pytest.mark.parametrize(
+    ("edit", "message"),
+    [
+        (lambda c: c["variants"]["v"].update(beta=-1.0), "variants.v.beta: -1.0 must be >= 0"),
+        (lambda c: c["variants"]["v"].update(bta=2.0), "variants.v.bta: unknown key"),
+        (lambda c: c["fid_n"].update(latent=5000), "fid_n.latent: 5000 is more than the 300 test images"),
+    ],
+)
+def test_bad_campaign_params_stop_dvc_before_any_output_is_touched(campaign_run, edit, message):
+    # the variant stage refused these too, but only after DVC had deleted its checkpoint, arrays and run file
+    root, _, _ = campaign_run
+    f = root / "campaign" / "params.yaml"
+    original = f.read_text()
+    kept = [*sorted((root / "campaign" / "runs").glob("*.json")), *sorted((root / "data" / "campaign").rglob("*.*"))]
+    before = {p: p.read_bytes() for p in kept if p.is_file()}
+    try:
+        cfg = yaml.safe_load(original)
+        edit(cfg)
+        f.write_text(yaml.safe_dump(cfg, sort_keys=False))
+        r = dvc(root, "repro", "campaign/dvc.yaml", check=False)
+        assert r.returncode != 0 and message in r.stdout + r.stderr, r.stdout + r.stderr
+        assert {p: p.read_bytes() for p in before if p.is_file()} == before
+    finally:
+        f.write_text(original)
