@@ -7,6 +7,10 @@ extractor loads them through ``feature_extractor_weights_path`` instead of downl
 Protocol (recorded in every metrics file, ``PROTOCOL``): images in [0, 1] are quantized to uint8
 with rounding (as saving a PNG would), resized 28 -> 299 bilinearly (``align_corners=False``) and
 rounded again, replicated to 3 channels; pool3 features (2048-d); Frechet distance in float64.
+
+The study runs that network as ``FusedInception`` (the same arithmetic, rearranged exactly) and takes
+Frechet distances through symmetric eigenproblems against a cached factor of the reference
+(``Reference``); KID and precision/recall come from the same features.
 """
 
 from __future__ import annotations
@@ -326,7 +330,9 @@ def _trace_sqrt(factor1: np.ndarray, b: np.ndarray) -> float:
 
     The eigenvalues of S1 S2 are those of the symmetric C C^T, C = B L: real and >= 0, so the trace is
     the sum of the square roots of the eigenvalues of the smaller of C C^T and C^T C (when L = A^T, the
-    nuclear norm of the cross product A B^T). No non-symmetric eigenproblem, no complex round-off.
+    nuclear norm of the cross product A B^T). No non-symmetric eigenproblem, no complex round-off; a
+    zero eigenvalue comes back as round-off of the largest, so its root adds about sqrt(eps) x the
+    largest singular value (1e-9 of a real FID, tests/test_fid.py).
     """
     c = b @ factor1
     return _sym_sqrt_trace(c @ c.T if c.shape[0] <= c.shape[1] else c.T @ c)
@@ -337,13 +343,13 @@ class Reference:
     its mean, its covariance's trace and a factor of its covariance (``_factor``)."""
 
     def __init__(self, feats: np.ndarray):
-        self.feats = np.asarray(feats, dtype=np.float32)
+        self.n = len(feats)
         self.mu, a = _centred(feats)
         self.trace = float((a * a).sum())
         self.factor = _factor(a)
 
     def __len__(self) -> int:
-        return len(self.feats)
+        return self.n
 
     def fid(self, feats: np.ndarray) -> float:
         """FID between this reference and ``feats [N, D]``."""
@@ -386,7 +392,7 @@ def frechet_distance(mu1: np.ndarray, s1: np.ndarray, mu2: np.ndarray, s2: np.nd
 
 def fid_bootstrap(ref: np.ndarray, feats: np.ndarray, n: int, generator: torch.Generator) -> np.ndarray:
     """``[n]`` FIDs with both image sets resampled with replacement: FID's sampling spread at this N.
-    Each resample factors its own reference covariance (Cholesky): the cost is priced in the README."""
+    Each resample factors its own reference (``_factor``): the cost is priced in the README."""
     out = np.empty(n)
     for b in range(n):
         i = torch.randint(len(ref), (len(ref),), generator=generator).numpy()
@@ -396,17 +402,18 @@ def fid_bootstrap(ref: np.ndarray, feats: np.ndarray, n: int, generator: torch.G
 
 
 KID_SUBSETS = 100  # torch-fidelity's default
-KID_SUBSET = 1000  # images per subset, torch-fidelity's default (fewer when a set is smaller)
+KID_SUBSET = 1000  # images per subset, torch-fidelity's default; at most half the smaller set (see kid)
 
 
-def kid(real: np.ndarray, generated: np.ndarray, seed: int = 0) -> dict[str, float]:
+def kid(real: np.ndarray, generated: np.ndarray, seed: int = 0, subset: int | None = None) -> dict[str, float]:
     """Kernel Inception Distance (Binkowski et al. 2018), torch-fidelity's implementation: the unbiased
-    MMD^2 with the kernel (x.y / D + 1)^3, averaged over ``KID_SUBSETS`` random subsets of
-    min(``KID_SUBSET``, N) images per side; unbiased at any N, unlike FID. Returns ``kid`` and ``kid_sd``
-    (the spread over subsets)."""
+    MMD^2 with the kernel (x.y / D + 1)^3, averaged over ``KID_SUBSETS`` random subsets of ``subset``
+    images per side; unbiased at any N, unlike FID. Returns ``kid`` and ``kid_sd`` (the spread over
+    subsets). By default a subset holds min(``KID_SUBSET``, N / 2) images of the smaller set: with all
+    N in every subset the subsets would be identical and their spread 0."""
     from torch_fidelity.metric_kid import KEY_METRIC_KID_MEAN, KEY_METRIC_KID_STD, kid_features_to_metric
 
-    size = min(KID_SUBSET, len(real), len(generated))
+    size = subset or min(KID_SUBSET, min(len(real), len(generated)) // 2)
     if size < 2:
         raise FIDError(f"KID needs at least 2 images per side; got {len(real)} and {len(generated)}")
     out = kid_features_to_metric(

@@ -197,9 +197,7 @@ def restore_hint(path: Path) -> str:
     Not ``dvc repro --force``: that re-runs every upstream stage, for a file the cache already has.
     ``dvc checkout`` alone refuses to overwrite a file that differs from the cache: ``--force`` does.
     """
-    return (
-        f"`dvc checkout --force {path}` restores the cached version; `dvc repro` rebuilds what is missing or changed"
-    )
+    return f"`dvc checkout --force {path}` restores the cached version; `dvc repro` rebuilds what is missing or changed"
 
 
 def load_torch(path: Path) -> Any:

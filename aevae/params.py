@@ -266,7 +266,14 @@ class _Yaml12Loader(yaml.SafeLoader):
     def construct_mapping(self, node, deep=False):
         seen: dict = {}
         for key_node, _ in node.value:
+            if key_node.tag == "tag:yaml.org,2002:merge":  # `<<: *anchor`: merged keys may be overridden
+                continue
             key = self.construct_object(key_node, deep=True)
+            if not isinstance(key, typing.Hashable):
+                raise ParamsError(
+                    f"line {key_node.start_mark.line + 1} of {key_node.start_mark.name}: a key that is a list or a "
+                    "mapping; keys are names"
+                )
             if key in seen:
                 raise ParamsError(
                     f"{key}: given twice (lines {seen[key] + 1} and {key_node.start_mark.line + 1} of "

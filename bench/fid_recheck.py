@@ -94,7 +94,7 @@ def main() -> None:
             got = {"landed": landed_fid(ref["landed"], f["landed"]), "today": reference.fid(f["today"])}
             rows = [(key, got)]
             if key == "fid_samples":
-                pr = {k: fid.precision_recall(ref[k], f[k]) for k in ("landed", "today")}
+                pr = {k: fid.precision_recall(ref[k], f[k]) for k in ("landed", "today")}  # ref: both codes' features
                 rows += [(m, {k: pr[k][m] for k in pr}) for m in ("precision", "recall")]
             for metric, v in rows:
                 rel = abs(v["today"] - v["landed"]) / abs(v["landed"])

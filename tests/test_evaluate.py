@@ -101,5 +101,14 @@ def test_the_shared_reference_of_the_whole_test_set_scores_its_first_fid_samples
     prefix = whole[: p.evaluate.fid_samples].copy()
     run = lambda ref: evaluate.run(models.spec("ae", p), trained["ae"], p, train_split, test, CPU, net, ref)  # noqa: E731
     a, b = run(whole).metrics, run(prefix).metrics
-    for k in ("fid_samples", "fid_recon", "fid_samples_sd", "precision", "recall", "interp_precision"):
+    for k in (
+        "fid_samples",
+        "fid_recon",
+        "fid_samples_sd",
+        "kid_samples",
+        "kid_samples_sd",
+        "precision",
+        "recall",
+        "interp_precision",
+    ):
         assert a[k] == b[k], k

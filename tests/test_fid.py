@@ -77,10 +77,11 @@ def test_quantize_rounds_exactly_like_a_png_save(tmp_path, splits):
 
 
 @slow
-def test_our_fid_equals_torchmetrics_fid_on_real_images(splits, inception):
+def test_our_fid_equals_torchmetrics_fid_on_real_images(splits, fid_weights, inception):
+    # ours: the fused network and the symmetric Frechet route; torchmetrics: its own network and route
     a, b = splits["test"].x[:64], splits["val"].x[:64]
     ours = fid.fid(fid.features(fid.to_uint8(a), inception), fid.features(fid.to_uint8(b), inception))
-    m = FrechetInceptionDistance(feature=inception, reset_real_features=True)
+    m = FrechetInceptionDistance(feature=fid.reference_extractor(fid_weights), reset_real_features=True)
     m.update(fid.resize(fid.to_uint8(a)), real=True)
     m.update(fid.resize(fid.to_uint8(b)), real=False)
     assert ours == pytest.approx(m.compute().item(), rel=1e-3)
@@ -102,16 +103,6 @@ def test_fused_inception_equals_the_standard_network_on_real_images(splits, fid_
 
 
 @slow
-def test_fid_of_real_features_equals_scipy_sqrtm(splits, inception):
-    # the float64 reference (pytorch-fid: scipy's sqrtm of the non-symmetric product) on Inception features
-    a = fid.features(fid.to_uint8(splits["test"].x[:160]), inception)
-    b = fid.features(fid.to_uint8(splits["train"].x[:120]), inception)
-    want = _pytorch_fid(*fid.stats(a), *fid.stats(b))
-    assert fid.fid(a, b) == pytest.approx(want, rel=1e-6)
-    assert fid.Reference(a).fid(b) == pytest.approx(want, rel=1e-6)
-
-
-@slow
 def test_fid_sanity_on_real_data(splits, inception):
     n = 200
     feats = lambda x: fid.features(fid.to_uint8(x), inception)  # noqa: E731
@@ -121,9 +112,23 @@ def test_fid_sanity_on_real_data(splits, inception):
     blurred = torch.nn.functional.avg_pool2d(img, 3, stride=1, padding=1, count_include_pad=False)
     blur = feats(blurred.reshape(n, -1).numpy())
     same, real, worse = fid.fid(test, test), fid.fid(train, test), fid.fid(blur, test)
+    # on these real features: an independent exact route (the nuclear norm of the cross product by SVD;
+    # ours squares it into a Gram matrix, so a zero singular value comes back as sqrt(eps) x the largest:
+    # 1e-9 relative here), and pytorch-fid's (scipy's sqrtm of the singular 2048 x 2048 product, ~1e-6)
+    assert real == pytest.approx(_svd_fid(train, test), rel=1e-8)
+    assert fid.Reference(test).fid(train) == pytest.approx(_svd_fid(train, test), rel=1e-8)
+    assert real == pytest.approx(_pytorch_fid(*fid.stats(train), *fid.stats(test)), rel=1e-5)
     assert abs(same) < 1e-3  # round-off of a rank-200 covariance in 2048 dims
     assert 20 < real < 120  # 200 images per side is biased upward (37.8 at 500 per DESIGN.md); measured 64
     assert worse > 1.3 * real  # a 3x3 blur: measured 102
+
+
+def _svd_fid(f1, f2):
+    """FID with tr (S1 S2)^1/2 as the sum of the singular values of A B^T (centred, scaled features)."""
+    f1, f2 = np.asarray(f1, np.float64), np.asarray(f2, np.float64)
+    a, b = (f1 - f1.mean(0)) / np.sqrt(len(f1) - 1), (f2 - f2.mean(0)) / np.sqrt(len(f2) - 1)
+    d = f1.mean(0) - f2.mean(0)
+    return float(d @ d + (a * a).sum() + (b * b).sum() - 2 * np.linalg.svd(a @ b.T, compute_uv=False).sum())
 
 
 def _pytorch_fid(mu1, s1, mu2, s2, eps=1e-6):
@@ -161,13 +166,24 @@ def test_every_route_equals_scipy_sqrtm(n1, n2, d):
     assert fid.Reference(b).fid(a) == pytest.approx(want, rel=1e-6)
 
 
-def test_a_singular_reference_falls_back_from_cholesky():
-    # 300 images but rank 10 in 32 dims: Cholesky of the covariance fails, the eigen-root takes over
+def test_a_singular_reference_falls_back_from_cholesky(monkeypatch):
+    # 300 images but rank 10 in 32 dims: the eigen-root replaces the Cholesky factor, and is still a factor
     r = np.random.default_rng(3)
     a = r.normal(size=(300, 10)) @ r.normal(size=(10, 32))
     b = r.normal(size=(250, 32))
-    with pytest.raises(np.linalg.LinAlgError):
-        np.linalg.cholesky(np.cov(a, rowvar=False) * 299)
+    centred = fid._centred(a)[1]
+    calls = []
+    real_cholesky = np.linalg.cholesky
+
+    def cholesky(m):
+        calls.append(m.shape)
+        return real_cholesky(m)
+
+    monkeypatch.setattr(np.linalg, "cholesky", cholesky)
+    factor = fid._factor(centred)
+    assert calls == [(32, 32)]  # tried, and failed on this singular covariance:
+    assert not np.allclose(factor, np.tril(factor))  # the factor is the dense eigen-root, not a Cholesky one
+    np.testing.assert_allclose(factor @ factor.T, centred.T @ centred, atol=1e-9)
     assert fid.Reference(a).fid(b) == pytest.approx(_pytorch_fid(*fid.stats(a), *fid.stats(b)), rel=1e-6)
 
 
@@ -214,13 +230,17 @@ def _mmd2_unbiased(x: np.ndarray, y: np.ndarray) -> float:
 
 
 def test_kid_is_the_unbiased_mmd_of_the_paper():
-    # at most KID_SUBSET images per side: every subset holds all of them, so KID is the full-sample
-    # unbiased MMD^2 and its spread over subsets is 0
+    # subsets of all the images: KID is the full-sample unbiased MMD^2 (the subsets coincide, spread 0)
     r = np.random.default_rng(0)
     x, y = r.normal(size=(300, 16)), r.normal(0.2, 1.1, size=(300, 16))
-    got = fid.kid(x, y)
+    got = fid.kid(x, y, subset=300)
     assert got["kid"] == pytest.approx(_mmd2_unbiased(x, y), rel=1e-4)
     assert got["kid_sd"] == pytest.approx(0.0, abs=1e-6)
+    # by default a subset holds half the images: the subsets differ, their spread is real, their mean
+    # estimates the same MMD^2, and the seed fixes the draw
+    half = fid.kid(x, y, seed=3)
+    assert half["kid_sd"] > 0 and half == fid.kid(x, y, seed=3) != fid.kid(x, y, seed=4)
+    assert abs(half["kid"] - got["kid"]) < 3 * half["kid_sd"] / np.sqrt(fid.KID_SUBSETS) + 1e-3 * abs(got["kid"])
     # unbiased: two samples of one distribution average to 0, where FID stays clearly positive at small N
     same = [fid.kid(r.normal(size=(100, 16)), r.normal(size=(100, 16)))["kid"] for _ in range(20)]
     assert abs(np.mean(same)) < 3 * np.std(same) / np.sqrt(20)

@@ -61,6 +61,12 @@ def test_a_key_given_twice_or_bytes_that_are_not_utf8_are_one_line_each(tmp_path
     f.write_bytes(b"seed: 0\nlatent_dim: \xff\n")
     with pytest.raises(ParamsError, match=r"not UTF-8 text \(byte 0xff at offset 20\); restore it with `git checkout"):
         params.load(f)
+    f.write_text("seed: 0\n? [1, 2]\n: 3\n")
+    with pytest.raises(ParamsError, match="line 2 of .*params.yaml: a key that is a list or a mapping"):
+        params.load(f)
+    # a merge key is YAML (DVC reads it): its keys may be overridden without counting as given twice
+    f.write_text("base: &b {epochs: 3, lr: 0.1}\ntrain:\n  <<: *b\n  epochs: 5\n")
+    assert params.read_yaml(f)["train"] == {"epochs": 5, "lr": 0.1}
     f.unlink()
     f.mkdir()
     with pytest.raises(ParamsError, match="a folder, not a file"):
