@@ -1,6 +1,6 @@
 """Metrics as pure functions of arrays (images ``[N, 784]`` in [0, 1], latents ``[N, D]``).
 
-Definitions are the contract in DESIGN.md section 4.
+Each definition is stated once, in the README's table "What is measured"; the keys are ``study.METRICS``.
 """
 
 from __future__ import annotations

@@ -119,7 +119,7 @@ def test_fid_sanity_on_real_data(splits, inception):
     assert fid.Reference(test).fid(train) == pytest.approx(_svd_fid(train, test), rel=1e-8)
     assert real == pytest.approx(_pytorch_fid(*fid.stats(train), *fid.stats(test)), rel=1e-5)
     assert abs(same) < 1e-3  # round-off of a rank-200 covariance in 2048 dims
-    assert 20 < real < 120  # 200 images per side is biased upward (37.8 at 500 per DESIGN.md); measured 64
+    assert 20 < real < 120  # 200 images per side is biased upward (37.8 at 500, README "FID"); measured 64
     assert worse > 1.3 * real  # a 3x3 blur: measured 102
 
 
