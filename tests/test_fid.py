@@ -143,6 +143,24 @@ def _pytorch_fid(mu1, s1, mu2, s2, eps=1e-6):
     return float(np.sum((mu1 - mu2) ** 2) + np.trace(s1) + np.trace(s2) - 2 * np.trace(covmean))
 
 
+def test_frechet_equal_covariances_is_squared_mean_difference():
+    rng = np.random.default_rng(0)
+    a = rng.normal(size=(50, 8))
+    s = a.T @ a / 50
+    mu1, mu2 = rng.normal(size=8), rng.normal(size=8)
+    assert fid.frechet_distance(mu1, s, mu2, s) == pytest.approx(np.sum((mu1 - mu2) ** 2), abs=1e-8)
+    assert fid.frechet_distance(mu1, s, mu1, s) == pytest.approx(0.0, abs=1e-8)
+
+
+def test_frechet_matches_scipy_sqrtm():
+    rng = np.random.default_rng(1)
+    f1, f2 = rng.normal(size=(400, 16)), rng.normal(0.3, 1.5, size=(300, 16)) @ rng.normal(size=(16, 16))
+    (m1, s1), (m2, s2) = fid.stats(f1), fid.stats(f2)
+    covmean = scipy.linalg.sqrtm(s1 @ s2).real  # pytorch-fid's formulation
+    ref = np.sum((m1 - m2) ** 2) + np.trace(s1) + np.trace(s2) - 2 * np.trace(covmean)
+    assert fid.frechet_distance(m1, s1, m2, s2) == pytest.approx(ref, rel=1e-8)
+
+
 def test_frechet_of_singular_covariances_matches_pytorch_fid():
     # 20 images in 64 dims: both covariances singular (pytorch-fid needs its offset there; we do not)
     rng = np.random.default_rng(0)
