@@ -300,15 +300,25 @@ def _centred(feats: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     return mu, (f - mu) / np.sqrt(len(f) - 1)
 
 
-def _sym_sqrt_trace(gram: np.ndarray) -> float:
-    """sum_i sqrt(lambda_i) of a symmetric positive semi-definite ``gram``: its eigenvalues are real, and
-    negative ones can only be round-off (clipped); a clearly negative one raises."""
-    w = np.linalg.eigvalsh(gram)
+def _psd_roots(w: np.ndarray) -> np.ndarray:
+    """Square roots of the ascending eigenvalues ``w`` of a symmetric positive semi-definite matrix:
+    negative ones can only be round-off (clipped to 0); a clearly negative one raises."""
     if w[0] < -NEG_TOL * max(w[-1], 1.0):
         raise FIDError(
             f"Frechet distance: a covariance has the eigenvalue {w[0]:.3g}; it is not positive semi-definite"
         )
-    return float(np.sqrt(np.clip(w, 0.0, None)).sum())
+    return np.sqrt(np.clip(w, 0.0, None))
+
+
+def _sym_sqrt_trace(gram: np.ndarray) -> float:
+    """sum_i sqrt(lambda_i) of a symmetric positive semi-definite ``gram``."""
+    return float(_psd_roots(np.linalg.eigvalsh(gram)).sum())
+
+
+def _root(s: np.ndarray) -> np.ndarray:
+    """``R`` with R R^T = ``s`` (symmetric positive semi-definite), by an eigen-decomposition."""
+    w, v = np.linalg.eigh(s)
+    return v * _psd_roots(w)
 
 
 def _factor(a: np.ndarray) -> np.ndarray:
@@ -321,8 +331,7 @@ def _factor(a: np.ndarray) -> np.ndarray:
     try:
         return np.linalg.cholesky(s)
     except np.linalg.LinAlgError:
-        w, v = np.linalg.eigh(s)
-        return v * np.sqrt(np.clip(w, 0.0, None))
+        return _root(s)
 
 
 def _trace_sqrt(factor1: np.ndarray, b: np.ndarray) -> float:
@@ -377,15 +386,7 @@ def frechet_distance(mu1: np.ndarray, s1: np.ndarray, mu2: np.ndarray, s2: np.nd
     s1, s2 = np.atleast_2d(np.asarray(s1, np.float64)), np.atleast_2d(np.asarray(s2, np.float64))
     if not (np.isfinite(s1).all() and np.isfinite(s2).all()):
         raise FIDError("Frechet distance: the covariance holds NaN or inf (non-finite Inception features)")
-    w1, v1 = np.linalg.eigh(s1)
-    w2, v2 = np.linalg.eigh(s2)
-    for w in (w1, w2):
-        if w[0] < -NEG_TOL * max(w[-1], 1.0):
-            raise FIDError(
-                f"Frechet distance: a covariance has the eigenvalue {w[0]:.3g}; it is not positive semi-definite"
-            )
-    l1 = v1 * np.sqrt(np.clip(w1, 0.0, None))
-    b = (v2 * np.sqrt(np.clip(w2, 0.0, None))).T  # B^T B = S2
+    l1, b = _root(s1), _root(s2).T  # L1 L1^T = S1, B^T B = S2
     diff = np.asarray(mu1, np.float64) - np.asarray(mu2, np.float64)
     return float(diff @ diff + np.trace(s1) + np.trace(s2) - 2.0 * _trace_sqrt(l1, b))
 
