@@ -21,6 +21,7 @@ import numpy as np
 import torch
 
 from aevae import conditional, evaluate, fid, metrics, params, samplers, train
+from aevae import judge as judge_module
 from aevae.campaign_paths import PATHS
 from aevae.data import Split
 from aevae.errors import StudyError
@@ -74,7 +75,6 @@ class Config:
     iw_samples: int
     gmm_components: int
     two_stage: TwoStage
-    classifier_epochs: int
     record_variant: str
     variants: dict[str, Variant]
 
@@ -101,7 +101,7 @@ def _only(raw: dict, allowed: tuple[str, ...], where: str) -> None:
                             f"{', '.join(allowed)}")  # fmt: skip
 
 
-TOP_KEYS = ("fid_n", "iw_samples", "gmm", "two_stage", "classifier", "record", "variants")
+TOP_KEYS = ("fid_n", "iw_samples", "gmm", "two_stage", "record", "variants")
 VARIANT_KEYS = ("family", "model", "arch", "latent", "beta", "samplers")
 VARIANT_NAME = re.compile(r"[A-Za-z0-9_]+")  # a DVC foreach key: a dot or a space breaks `variant@<name>`
 
@@ -120,7 +120,7 @@ def load_config(path: Path | None = None) -> Config:
         raise CampaignError(f"{path}: expected a mapping of {', '.join(TOP_KEYS)}; got {type(raw).__name__}")
     _only(raw, TOP_KEYS, "")
     for key, allowed in (("two_stage", ("hidden", "epochs", "batch_size", "lr")), ("gmm", ("components",)),
-                         ("classifier", ("epochs",)), ("record", ("variant",))):  # fmt: skip
+                         ("record", ("variant",))):  # fmt: skip
         if isinstance(raw.get(key), dict):
             _only(raw[key], allowed, f"{key}.")
     fid_n = _get(raw, "fid_n", dict, "campaign")
@@ -171,9 +171,7 @@ def load_config(path: Path | None = None) -> Config:
         raise CampaignError(f"record.variant: {record!r} is not a VAE variant; one of {', '.join(vaes)}")
     iw = _positive(_get(raw, "iw_samples", int, "campaign"), "iw_samples")
     comps = _positive(_get(_get(raw, "gmm", dict, "campaign"), "components", int, "gmm"), "gmm.components")
-    epochs = _positive(_get(_get(raw, "classifier", dict, "campaign"), "epochs", int, "classifier"),
-                       "classifier.epochs")  # fmt: skip
-    return Config(dict(fid_n), iw, comps, two, epochs, record, variants)
+    return Config(dict(fid_n), iw, comps, two, record, variants)
 
 
 def check_with_study(cfg: Config, p: Params) -> None:
@@ -201,7 +199,7 @@ def variant_params(p: Params, v: Variant, cfg: Config) -> Params:
         latent_dim=v.latent,
         model=dataclasses.replace(p.model, arch=v.arch),
         vae=dataclasses.replace(p.vae, beta=v.beta),
-        evaluate=dataclasses.replace(p.evaluate, fid_samples=n, iw_samples=cfg.iw_samples),
+        evaluate=dataclasses.replace(p.evaluate, fid_samples=n, fid_samples_seed=n, iw_samples=cfg.iw_samples),
     )
 
 
@@ -224,6 +222,9 @@ def read_json(path: Path) -> dict:
 # ------------------------------------------------------------------ one variant
 
 
+BOOTSTRAP = 20  # resamples of the images for a one-seed variant's FID spread (evaluation noise only)
+
+
 def scores(feats: np.ndarray, ref: np.ndarray, bootstrap: int, generator: torch.Generator) -> dict[str, float]:
     """FID of ``feats`` against ``ref`` with its bootstrap sd (both sets resampled), precision and recall."""
     boot = fid.fid_bootstrap(ref, feats, bootstrap, generator)
@@ -231,18 +232,17 @@ def scores(feats: np.ndarray, ref: np.ndarray, bootstrap: int, generator: torch.
 
 
 def _generated(feats: np.ndarray, ref: np.ndarray, p: Params, name: str) -> dict[str, float]:
-    s = scores(feats, ref, p.evaluate.fid_bootstrap, stream(p.seed, f"fid bootstrap {name}"))
+    s = scores(feats, ref, BOOTSTRAP, stream(p.seed, f"fid bootstrap {name}"))
     return {"fid_samples": s["fid"], "fid_samples_sd": s["fid_sd"], "precision": s["precision"], "recall": s["recall"]}
 
 
 def _feature_metrics(out: dict, recon: np.ndarray, samples: np.ndarray, ref: np.ndarray, p: Params, features, name):
     """FID of reconstructions and of samples (bootstrap sd), precision and recall, into ``out``."""
     n = len(ref)
-    r = scores(features(recon[:n], f"{name} reconstructions"), ref, p.evaluate.fid_bootstrap,
-               stream(p.seed, "fid bootstrap recon"))  # fmt: skip
+    r = scores(features(recon[:n], f"{name} reconstructions"), ref, BOOTSTRAP, stream(p.seed, "fid bootstrap recon"))
     out["fid_recon"], out["fid_recon_sd"] = r["fid"], r["fid_sd"]
     out.update(_generated(features(samples, f"{name} samples"), ref, p, "samples"))
-    out["fid_n"], out["fid_bootstrap"] = n, p.evaluate.fid_bootstrap
+    out["fid_n"], out["fid_bootstrap"] = n, BOOTSTRAP
     out["protocol"] = {**out.get("protocol", {}), **fid.PROTOCOL}
 
 
@@ -250,7 +250,8 @@ def run_variant(v: Variant, cfg: Config, p: Params, splits: dict[str, Split], de
     """Train and evaluate variant ``v``; returns (metrics, figure arrays, curves, checkpoint).
 
     ``features(images, desc)``: Inception features; ``ref``: the test set's, at least ``fid_n`` of them;
-    ``judge``: the classifier that names the class of the conditional VAE's samples."""
+    ``judge``: the study's class judge (``aevae.judge``): continuity of every model's paths, and the class
+    of the conditional VAE's samples."""
     pv = variant_params(p, v, cfg)
     s, n = spec(v, pv), pv.evaluate.fid_samples
     tr, va, te = splits["train"], splits["val"], splits["test"]
@@ -263,7 +264,7 @@ def run_variant(v: Variant, cfg: Config, p: Params, splits: dict[str, Split], de
     if v.model == "cvae":
         out, arrays = evaluate_cvae(result.model, pv, tr, te, device, features, ref[:n], judge)
     else:
-        ev = evaluate.run(s, result.model, pv, tr, te, device, None, None)  # feature metrics: below
+        ev = evaluate.run(s, result.model, pv, tr, te, device, None, None, judge)  # feature metrics: below
         out, arrays = ev.metrics, {f"samples_{OWN_SAMPLER[v.model]}": ev.arrays["samples"][:FIGURE_SAMPLES]}
         _feature_metrics(out, ev.arrays["recon"], ev.arrays["samples"], ref[:n], pv, features, v.name)
         out["samplers"] = {OWN_SAMPLER[v.model]: {k: out[k] for k in ("fid_samples", "fid_samples_sd", "precision",
@@ -304,14 +305,14 @@ def evaluate_cvae(model, p: Params, tr: Split, te: Split, device, features, ref,
         "latent_acc": metrics.latent_acc(z_train, tr.y, z_test, y),
         "probe_acc": metrics.probe_acc(z_train, tr.y, z_test, y),
         "active_units": metrics.active_units(z_test),
-        "sample_class_acc": float((conditional.predict(judge, samples) == classes).mean()),
+        "sample_class_acc": float((judge_module.predict(judge, samples) == classes).mean()),
     }  # fmt: skip
     _feature_metrics(out, recon, samples, ref, p, features, "cvae")
     out["samplers"] = {"prior": {k: out[k] for k in ("fid_samples", "fid_samples_sd", "precision", "recall")}}
     out["protocol"] = {
         **out["protocol"],
         "sampler": "prior N(0, I), classes 0..9 in turn",
-        "sample_class_acc": "share of samples the classifier assigns to the class they were drawn for",
+        "sample_class_acc": "share of samples the class judge assigns to the class they were drawn for",
     }
     per_class = np.arange(FIGURE_SAMPLES) // (FIGURE_SAMPLES // conditional.CLASSES)
     grid = decode(torch.randn((FIGURE_SAMPLES, model.latent), generator=stream(p.seed, "figure")).numpy(), per_class)

@@ -1,4 +1,5 @@
-"""The conditional VAE (class-conditioned encoder and decoder) and the classifier that judges its samples.
+"""The conditional VAE (class-conditioned encoder and decoder); the study's class judge (``aevae.judge``)
+names the class of its samples.
 
 The CVAE (Sohn et al., NeurIPS 2015) trains through the study's own loop (``aevae.train``) and loss:
 its datum is the image with its one-hot class appended, ``[x | onehot(y)]: [B, 794]``. Its encoder
@@ -11,12 +12,10 @@ from __future__ import annotations
 
 import numpy as np
 import torch
-import torch.nn.functional as F
 from torch import nn
 
 from aevae import data, models
 from aevae.models import PIXELS
-from aevae.runtime import progress, seed_everything
 
 CLASSES = len(data.CLASSES)
 LABEL_LOGIT = 100.0  # BCE of a logit of 100 on its own label: log(1 + e^-100) = 4e-44 nats
@@ -61,39 +60,3 @@ class CVAE(nn.Module):
 
 
 models.KINDS["cvae"] = CVAE  # train.train builds models through this registry; the loss is the VAE's
-
-
-# ------------------------------------------------------------------ the judge of sample classes
-
-
-def classifier() -> nn.Sequential:
-    """A small CNN on ``[B, 784]`` images: two 3x3 conv blocks (32, 64 channels), then 128 hidden units."""
-    return nn.Sequential(
-        nn.Unflatten(1, (1, 28, 28)),
-        nn.Conv2d(1, 32, 3, padding=1), nn.ReLU(), nn.MaxPool2d(2),
-        nn.Conv2d(32, 64, 3, padding=1), nn.ReLU(), nn.MaxPool2d(2),
-        nn.Flatten(), nn.Linear(64 * 7 * 7, 128), nn.ReLU(), nn.Linear(128, CLASSES),
-    )  # fmt: skip
-
-
-def train_classifier(x: np.ndarray, y: np.ndarray, epochs: int, seed: int, batch_size: int = 128) -> nn.Module:
-    """The classifier trained with Adam (lr 1e-3) on real images ``x`` with classes ``y``."""
-    g = seed_everything(seed)
-    net = classifier()
-    opt = torch.optim.Adam(net.parameters(), lr=1e-3)
-    xt, yt = torch.as_tensor(np.asarray(x, np.float32)), torch.as_tensor(np.asarray(y, np.int64))
-    for epoch in range(epochs):
-        net.train()
-        for idx in progress(torch.randperm(len(xt), generator=g).split(batch_size), desc=f"classifier {epoch + 1}"):
-            loss = F.cross_entropy(net(xt[idx]), yt[idx])
-            opt.zero_grad(set_to_none=True)
-            loss.backward()
-            opt.step()
-    return net.eval()
-
-
-@torch.no_grad()
-def predict(net: nn.Module, x: np.ndarray, batch: int = 2000) -> np.ndarray:
-    """Predicted classes ``[N]`` of images ``[N, 784]``."""
-    xt = torch.as_tensor(np.asarray(x, np.float32))
-    return torch.cat([net(b).argmax(1) for b in xt.split(batch)]).numpy()

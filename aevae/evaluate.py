@@ -1,8 +1,10 @@
-"""Evaluation of one trained run: reconstruction, generation, latent structure, likelihood.
+"""Evaluation of one trained run: reconstruction, latent structure, continuity, generation, likelihood.
 
-Everything ``plot`` draws comes from the arrays written here (no model runs in ``plot``). The
-Inception-based numbers (FID, precision/recall) are computed for the primary run (replicate 0)
-only, with their bootstrap spread; everything else for every replicate.
+Everything ``plot`` draws comes from the arrays written here (no model runs in ``plot``). Every run gets
+every number, the Inception-based ones included (FID, KID, precision/recall of reconstructions and of
+``evaluate.fid_samples_seed`` samples from each sampler), so every number carries its spread across
+training seeds; the primary run (replicate 0) also gets its main sampler at ``evaluate.fid_samples`` for
+the figures' numbers.
 
 Each random quantity draws from its own stream (``runtime.stream(seed, name)``), shared by every
 model and replicate (common random numbers: differences between models are not sampling noise of
@@ -19,7 +21,7 @@ import numpy as np
 import torch
 from scipy.stats import norm
 
-from aevae import fid, metrics
+from aevae import continuity, fid, judge, metrics, samplers
 from aevae.data import Split
 from aevae.errors import StudyError
 from aevae.models import Spec
@@ -29,12 +31,20 @@ from aevae.runtime import stream
 log = logging.getLogger(__name__)
 BATCH = 2000
 GRID = 15  # manifold: GRID x GRID decoded images
-QUANTILES = norm.ppf(np.linspace(0.05, 0.95, GRID))
+QUANTILES = np.linspace(0.05, 0.95, GRID)
 INTERP_STEPS = 11  # points on each decoded line, ends included (t = 0, 0.1, ..., 1)
-INTERP_PAIRS = 1000  # random test pairs of different classes for the continuity measures (<= fid_samples)
-# drawn interpolations: the first test image of each class in these class pairs
-FIGURE_PAIRS = ((0, 9), (1, 3), (2, 7), (5, 8), (4, 6))
-SAMPLERS = {"ae": "Gaussian (full covariance) fitted to the training codes", "vae": "prior N(0, I)"}
+INTERP_PAIRS = 500  # random test pairs per kind (within a group of similar classes, across groups)
+# drawn interpolations: the first test image of each class in these class pairs (within a group, then across)
+FIGURE_PAIRS = ((0, 6), (2, 4), (5, 7), (7, 9), (0, 9), (1, 3), (2, 8), (5, 8))
+# ``SAMPLERS[kind]``: the code distributions each kind of model is sampled from; the first is its main one
+SAMPLERS = {
+    "ae": {"gaussian": "a Gaussian (full covariance) fitted to the training codes",
+           "normal": "N(0, I), the naive choice (what a VAE's prior would be)",
+           "gmm": "a mixture of full-covariance Gaussians fitted to the training codes"},
+    "vae": {"normal": "the prior N(0, I)",
+            "gmm": "a mixture of full-covariance Gaussians fitted to the training posterior means"},
+}  # fmt: skip
+FIGURE_SAMPLES = 64  # samples kept per sampler for the figures
 
 FeatureFn = Callable[[np.ndarray, str], np.ndarray]  # images [N, 784] in [0, 1] -> features [N, F]
 
@@ -69,25 +79,24 @@ def two_d(latents: np.ndarray) -> tuple[np.ndarray, str]:
     return basis, f"PCA of the {d}-d latent, 2 leading directions ({share:.0%} of variance)"
 
 
-def manifold_latents(basis: np.ndarray) -> np.ndarray:
-    """``[GRID * GRID, D]`` latents over N(0, 1)'s 5%..95% quantiles along the two rows of ``basis``
-    (at D = 2: the plain grid over the prior's quantiles, as the source report drew it)."""
-    a, b = np.meshgrid(QUANTILES, QUANTILES[::-1])  # rows: second direction, top = high
-    return (a.reshape(-1, 1) * basis[0] + b.reshape(-1, 1) * basis[1]).astype(np.float32)
+def manifold_latents(basis: np.ndarray, z_train: np.ndarray | None) -> np.ndarray:
+    """``[GRID * GRID, D]`` latents over the 5%..95% quantiles of the code distribution along the two rows of
+    ``basis``: a VAE's prior N(0, I) (``z_train`` None; at D = 2 the plain grid the source report drew),
+    or an AE's training codes (its codes have no fixed scale: their own mean and quantiles)."""
+    if z_train is None:
+        centre, a_q, b_q = np.zeros(basis.shape[1]), norm.ppf(QUANTILES), norm.ppf(QUANTILES)
+    else:
+        centre = np.asarray(z_train, np.float64).mean(0)
+        proj = (np.asarray(z_train, np.float64) - centre) @ basis.T
+        a_q, b_q = np.quantile(proj[:, 0], QUANTILES), np.quantile(proj[:, 1], QUANTILES)
+    a, b = np.meshgrid(a_q, b_q[::-1])  # rows: second direction, top = high
+    return (centre + a.reshape(-1, 1) * basis[0] + b.reshape(-1, 1) * basis[1]).astype(np.float32)
 
 
 def figure_pairs(y: np.ndarray) -> list[tuple[int, int]]:
     """The class pairs of ``FIGURE_PAIRS`` present in labels ``y`` (a small subset may lack some)."""
     present = set(np.unique(y).tolist())
     return [(a, b) for a, b in FIGURE_PAIRS if a in present and b in present]
-
-
-def random_pairs(y: np.ndarray, n: int, generator: torch.Generator) -> np.ndarray:
-    """``[<= n, 2]`` indices of test images of different classes, drawn from ``generator``."""
-    i = torch.randint(len(y), (2 * n,), generator=generator).numpy()
-    j = torch.randint(len(y), (2 * n,), generator=generator).numpy()
-    keep = y[i] != y[j]
-    return np.stack([i[keep], j[keep]], axis=1)[:n]
 
 
 def lines(model, z_ends: np.ndarray, device: torch.device) -> np.ndarray:
@@ -99,13 +108,56 @@ def lines(model, z_ends: np.ndarray, device: torch.device) -> np.ndarray:
     return decode(model, z.reshape(-1, z.shape[-1]), device).reshape(len(z_ends), INTERP_STEPS, -1)
 
 
-def sample_latents(spec: Spec, z_train: np.ndarray, n: int, generator: torch.Generator) -> np.ndarray:
-    """``[n, D]`` codes to decode: the VAE's prior; the AE has none, so a Gaussian fitted to its training codes."""
-    if spec.kind == "vae":
-        return torch.randn((n, spec.latent), generator=generator).numpy()
-    mean, chol = metrics.fit_gaussian(z_train)
-    eps = torch.randn((n, spec.latent), generator=generator, dtype=torch.float64).numpy()
-    return (mean + eps @ chol.T).astype(np.float32)
+def sample_latents(sampler: str, z_train: np.ndarray, n: int, p: Params) -> np.ndarray:
+    """``[n, D]`` codes to decode from ``sampler`` (a key of ``SAMPLERS``), fitted to the training codes
+    ``z_train`` where it is fitted; each sampler draws from its own stream, shared by every model."""
+    g = stream(p.seed, f"samples {sampler}")
+    d = z_train.shape[1]
+    if sampler == "normal":
+        return torch.randn((n, d), generator=g).numpy()
+    if sampler == "gaussian":
+        mean, chol = metrics.fit_gaussian(z_train)
+        eps = torch.randn((n, d), generator=g, dtype=torch.float64).numpy()
+        return (mean + eps @ chol.T).astype(np.float32)
+    if sampler == "gmm":
+        return samplers.gmm(z_train, n, p.evaluate.gmm_components, p.seed)
+    raise ValueError(f"unknown sampler {sampler!r}; one of normal, gaussian, gmm")
+
+
+def _reconstruction(x: np.ndarray, recon: np.ndarray) -> dict:
+    return {"mse": metrics.mse(x, recon), "ssim": metrics.ssim(x, recon), "psnr": metrics.psnr(x, recon),
+            "sharpness": metrics.sharpness(x, recon)}  # fmt: skip
+
+
+def _latent(z_train: np.ndarray, y_train: np.ndarray, z_test: np.ndarray, y: np.ndarray) -> dict:
+    pred = metrics.knn_predict(z_train, y_train, z_test)
+    return {
+        "latent_acc": float((pred == y).mean()),
+        "knn_group": continuity.group_errors(pred, y),
+        "probe_acc": metrics.probe_acc(z_train, y_train, z_test, y),
+        "active_units": metrics.active_units(z_test),
+    }
+
+
+def _continuity(model, z_test: np.ndarray, y: np.ndarray, net: judge.Judge, p: Params, device) -> dict:
+    """The judge's reading of decoded straight lines between test pairs within a group and across groups."""
+    out = {}
+    for kind in ("within", "across"):
+        pairs = continuity.pairs(y, INTERP_PAIRS, kind == "within", stream(p.seed, f"interpolation pairs {kind}"))
+        scores = continuity.path_scores(net, lines(model, z_test[pairs], device), y[pairs[:, 0]], y[pairs[:, 1]])
+        out.update({f"path_{k}_{kind}": v for k, v in scores.items()})
+        out[f"interp_pairs_{kind}"] = len(pairs)
+    return out
+
+
+def _inception_scores(ref: np.ndarray, feats: np.ndarray, p: Params, what: str) -> dict:
+    """FID, KID (with its sd over subsets) and precision/recall of ``feats`` against as many reference
+    features (the first test images)."""
+    ref = ref[: len(feats)]
+    kid_seed = int(torch.randint(2**31 - 1, (1,), generator=stream(p.seed, f"kid subsets {what}")))
+    k = fid.kid(ref, feats, seed=kid_seed)
+    pr = fid.precision_recall(ref, feats)
+    return {"fid": fid.Reference(ref).fid(feats), "kid": k["kid"], "kid_sd": k["kid_sd"], **pr}
 
 
 def run(
@@ -117,14 +169,19 @@ def run(
     device: torch.device,
     features: FeatureFn | None,
     ref_features: np.ndarray | None,
+    net: judge.Judge,
+    primary: bool = False,
 ) -> Evaluation:
     """Evaluate ``model`` on ``test``. ``features`` (Inception, or a stand-in) and ``ref_features`` (the
-    test set's) are given for the primary run; ``None`` skips every feature-based metric."""
-    n_fid = p.evaluate.fid_samples
-    if ref_features is not None and len(ref_features) < n_fid:
+    test set's) give the Inception-based metrics (``None`` skips them); ``net``: the class judge;
+    ``primary``: also score the main sampler at ``evaluate.fid_samples`` (replicate 0)."""
+    n_seed, n_primary = p.evaluate.fid_samples_seed, p.evaluate.fid_samples
+    need = max(n_seed, n_primary if primary else 0)
+    if ref_features is not None and len(ref_features) < need:
         raise StudyError(
-            f"the FID reference features hold {len(ref_features)} images, fewer than evaluate.fid_samples = {n_fid}; "
-            "run `dvc repro` (it rebuilds fid_reference first)"
+            f"the FID reference features hold {len(ref_features)} images, fewer than the {need} this evaluation "
+            "compares with (evaluate.fid_samples, evaluate.fid_samples_seed); run `dvc repro` (it rebuilds "
+            "fid_reference first)"
         )
     model = model.to(device).eval()
     x, y = np.asarray(test.x), np.asarray(test.y)
@@ -133,80 +190,75 @@ def run(
     z_test = map_batches(model.embed, x, device)
     recon = decode(model, z_test, device)
     z_train = map_batches(model.embed, train.x, device)
-    out = {
-        "mse": metrics.mse(x, recon),
-        "ssim": metrics.ssim(x, recon),
-        "psnr": metrics.psnr(x, recon),
-        "sharpness": metrics.sharpness(x, recon),
-        "latent_acc": metrics.latent_acc(z_train, train.y, z_test, y),
-        "probe_acc": metrics.probe_acc(z_train, train.y, z_test, y),
-        "active_units": metrics.active_units(z_test),
-    }
+    out = {**_reconstruction(x, recon), **_latent(z_train, np.asarray(train.y), z_test, y)}
+    out.update(_continuity(model, z_test, y, net, p, device))
 
-    # continuity: decoded straight lines between random test pairs of different classes
-    pairs = random_pairs(y, min(INTERP_PAIRS, n_fid), stream(p.seed, "interpolation pairs"))
-    paths = lines(model, z_test[pairs], device)
-    out["interp_evenness"] = metrics.path_evenness(paths)
-    out["interp_pairs"] = len(pairs)
-    midpoints = paths[:, INTERP_STEPS // 2]
-    first = {c: int(np.flatnonzero(y == c)[0]) for c in np.unique(y)}
-    drawn = figure_pairs(y)
-    shown = [(first[a], first[b]) for a, b in drawn]
-
-    # generation
-    samples = decode(model, sample_latents(spec, z_train, n_fid, stream(p.seed, "samples")), device)
+    # generation: every sampler of the model's kind; the main one (first) at n_primary for the primary run
+    names = list(SAMPLERS[spec.kind])
+    samples = {}
+    for i, name in enumerate(names):
+        n = n_primary if primary and i == 0 else n_seed
+        samples[name] = decode(model, sample_latents(name, z_train, n, p), device)
 
     basis, how = two_d(z_test)
+    shown = [(int(np.flatnonzero(y == a)[0]), int(np.flatnonzero(y == b)[0])) for a, b in figure_pairs(y)]
     arrays = {
         "recon": recon,
-        "samples": samples,
+        "samples": samples[names[0]][:n_seed],
+        **{f"samples_{name}": s[:FIGURE_SAMPLES] for name, s in samples.items()},
         "latents": z_test,
         "train_latents": z_train,
         "latent_2d": (z_test @ basis.T).astype(np.float32),
         "interpolations": lines(model, z_test[np.array(shown, dtype=int).reshape(-1, 2)], device),
-        "midpoints": midpoints,
+        "manifold": decode(model, manifold_latents(basis, None if spec.kind == "vae" else z_train), device).reshape(
+            GRID, GRID, -1
+        ),
     }
     protocol = {
         **fid.PROTOCOL,
-        "sampler": SAMPLERS[spec.kind],
+        "samplers": SAMPLERS[spec.kind],
+        "main_sampler": names[0],
         "latent_classifier": f"kNN (k={metrics.KNN_K}) on raw codes; linear probe: logistic regression",
+        "knn_group": f"share of the kNN's errors whose class is in the true class's group ({continuity.GROUPS})",
         "active_units": f"units with Var_x(E[z|x]) > {metrics.ACTIVE_VAR} over the test set",
-        "sharpness": "mean gradient magnitude of reconstructions / of originals",
-        "continuity": f"{len(pairs)} test pairs of different classes, {INTERP_STEPS} points per line; "
-        "evenness = max step / mean step (pixel L2); midpoints t = 0.5",
+        "sharpness": "mean gradient magnitude of reconstructions / of originals (1 = as sharp as the data)",
+        "continuity": f"test pairs of different classes within one group of {continuity.GROUPS} and across groups, "
+        f"{INTERP_STEPS} points per straight line, read by the class judge: ab = share of paths whose interior "
+        "points are all judged A or B; confidence = mean top probability on interior points; evenness = max / "
+        "mean step in the judge's penultimate features",
         "psnr": "mean over test images of per-image PSNR (data range 1)",
         "recon_likelihood": "Bernoulli (BCE on logits) on grey levels, nats per image: a cross-entropy, "
         "not a likelihood of binarized images",
         "latent_2d": how,
-        "interpolation_classes": [list(pair) for pair in drawn],
+        "manifold": f"{GRID}x{GRID} grid over the 5%..95% quantiles of "
+        + ("the prior" if spec.kind == "vae" else "the training codes")
+        + f" along: {how}",
+        "interpolation_classes": [list(pair) for pair in figure_pairs(y)],
         "device": device.type,
     }
 
     if features is not None:
-        ref_features = ref_features[:n_fid]  # the first n_fid test images, as the reconstructions
-        recon_feats = features(recon[:n_fid], f"{spec.name} reconstructions")
-        sample_feats = features(samples, f"{spec.name} samples")
-        mid_feats = features(midpoints, f"{spec.name} interpolation midpoints")
-        boot = stream(p.seed, "fid bootstrap")
-        ref = fid.Reference(ref_features)  # the test set's mean and covariance factor, computed once
-        for name, feats in (("fid_recon", recon_feats), ("fid_samples", sample_feats)):
-            out[name] = ref.fid(feats)
-            spread = fid.fid_bootstrap(ref_features, feats, p.evaluate.fid_bootstrap, boot)
-            out[f"{name}_sd"] = float(spread.std(ddof=1))
-        kid_seed = int(torch.randint(2**31 - 1, (1,), generator=stream(p.seed, "kid subsets")))
-        k = fid.kid(ref_features, sample_feats, seed=kid_seed)
-        out["kid_samples"], out["kid_samples_sd"], out["kid_subsets"] = k["kid"], k["kid_sd"], fid.KID_SUBSETS
-        out.update(fid.precision_recall(ref_features, sample_feats))
-        out["interp_precision"] = fid.precision_recall(ref_features, mid_feats)["precision"]
-        out["fid_n"] = n_fid
-        out["fid_bootstrap"] = p.evaluate.fid_bootstrap
-        arrays["recon_features"], arrays["samples_features"] = recon_feats, sample_feats  # read to re-check FID, P/R
+        recon_feats = features(recon[:n_seed], f"{spec.name} reconstructions")
+        scores = _inception_scores(ref_features, recon_feats, p, "recon")
+        out["fid_recon"], out["kid_recon"] = scores["fid"], scores["kid"]
+        for i, name in enumerate(names):
+            feats = features(samples[name], f"{spec.name} samples ({name})")
+            scores = _inception_scores(ref_features, feats[:n_seed], p, name)
+            out.update({f"{k}_{name}": scores[k] for k in ("fid", "kid", "precision", "recall")})
+            if primary and i == 0:
+                scores = _inception_scores(ref_features, feats, p, f"{name} primary")
+                out.update({"fid_samples": scores["fid"], "kid_samples": scores["kid"],
+                            "kid_samples_sd": scores["kid_sd"], "precision": scores["precision"],
+                            "recall": scores["recall"], "fid_n_primary": len(feats)})  # fmt: skip
+            if i == 0:
+                arrays["samples_features"] = feats
+        out["fid_n"] = n_seed
+        out["kid_subsets"] = fid.KID_SUBSETS
+        arrays["recon_features"] = recon_feats  # read to re-check FID, P/R
 
     if spec.kind == "vae":
         log.info("%s: importance-weighted NLL with K=%d", spec.name, p.evaluate.iw_samples)
         out.update(metrics.vae_bounds(model, x, p.evaluate.iw_samples, stream(p.seed, "importance samples")))
         out["iw_samples"] = p.evaluate.iw_samples
-        arrays["manifold"] = decode(model, manifold_latents(basis), device).reshape(GRID, GRID, -1)
-        protocol["manifold"] = f"{GRID}x{GRID} grid over N(0, 1) quantiles 5%..95% along: {how}"
     out["protocol"] = protocol
     return Evaluation(out, arrays)

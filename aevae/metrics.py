@@ -70,14 +70,18 @@ def sharpness(x, x_hat) -> float:
     return grad(x_hat) / grad(x)
 
 
-def latent_acc(z_train, y_train, z_test, y_test, k: int = KNN_K) -> float:
-    """Test accuracy of a k-nearest-neighbour classifier (k = 10, Euclidean) on the raw codes.
+def knn_predict(z_train, y_train, z_test, k: int = KNN_K) -> np.ndarray:
+    """Classes ``[N]`` a k-nearest-neighbour classifier (k = 10, Euclidean) on the raw codes assigns to ``z_test``.
 
     Raw, not standardized: standardizing scales a VAE's inactive units (pure noise around 0) up to
     the size of the active ones, which biases the distances."""
     with threadpool_limits(1):  # see probe_acc
-        knn = KNeighborsClassifier(n_neighbors=k).fit(np.asarray(z_train), y_train)
-        return float((knn.predict(np.asarray(z_test)) == np.asarray(y_test)).mean())
+        return KNeighborsClassifier(n_neighbors=k).fit(np.asarray(z_train), y_train).predict(np.asarray(z_test))
+
+
+def latent_acc(z_train, y_train, z_test, y_test, k: int = KNN_K) -> float:
+    """Test accuracy of ``knn_predict``."""
+    return float((knn_predict(z_train, y_train, z_test, k) == np.asarray(y_test)).mean())
 
 
 def probe_acc(z_train, y_train, z_test, y_test) -> float:
@@ -99,15 +103,6 @@ def active_units(z_mean, threshold: float = ACTIVE_VAR) -> int:
     (variance over images; Burda et al. 2016). For an AE the codes' scale is arbitrary, so its count
     says little; for a VAE the prior fixes the scale."""
     return int((np.asarray(z_mean, np.float64).var(axis=0) > threshold).sum())
-
-
-def path_evenness(paths: np.ndarray) -> float:
-    """Mean over decoded paths ``[P, T, 784]`` of (largest step / mean step), steps in pixel L2.
-
-    1 when the decoded images change evenly along the latent line; up to T - 1 when all of the
-    change happens in one step (a jump between modes instead of a continuous transition)."""
-    steps = np.linalg.norm(np.diff(np.asarray(paths, np.float64), axis=1), axis=2)  # [P, T-1]
-    return float((steps.max(axis=1) / np.maximum(steps.mean(axis=1), 1e-12)).mean())
 
 
 def pca_2d(z: np.ndarray) -> tuple[np.ndarray, float]:

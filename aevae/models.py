@@ -14,9 +14,9 @@ from torch import nn
 from aevae.params import SIDE, Params
 
 PIXELS = SIDE * SIDE
-# The study's models: the AE and the VAE at ``latent_dim`` (the matched comparison), and the source
-# report's VAE with its own small latent (``vae_2d.latent_dim``), drawn directly.
-NAMES = ("ae", "vae", "vae_2d")
+# The study's models: the AE and the VAE at ``latent_dim`` and at ``latent_dim_2d`` (each pair matched;
+# the source report compared its AE at 32 with its VAE at 2), the small pair drawn directly.
+NAMES = ("ae", "vae", "ae_2d", "vae_2d")
 
 
 def mlp(sizes: list[int]) -> nn.Sequential:
@@ -171,8 +171,8 @@ def spec(name: str, p: Params) -> Spec:
     """The shape of study model ``name`` under params ``p``."""
     if name not in NAMES:
         raise ValueError(f"unknown model {name!r}; the study's models: {', '.join(NAMES)}")
-    kind = "ae" if name == "ae" else "vae"
-    latent = p.vae_2d.latent_dim if name == "vae_2d" else p.latent_dim
+    kind = name.split("_")[0]
+    latent = p.latent_dim_2d if name.endswith("_2d") else p.latent_dim
     return Spec(name, kind, p.model.arch, latent, p.model.layers)
 
 

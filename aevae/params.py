@@ -85,7 +85,11 @@ class ModelParams:
 
 @dataclass(frozen=True)
 class TrainParams:
-    epochs: int = field(default=20, metadata=_rng(1, 10_000))
+    epochs: int = field(default=20, metadata=_rng(1, 10_000))  # the most epochs a run trains
+    # stop once the last `patience` epochs lowered the best validation loss by less than `min_improvement` of
+    # what remains reducible above the images' entropy floor (aevae.losses.plateau); patience 0: every epoch
+    patience: int = field(default=0, metadata=_rng(0, 10_000))
+    min_improvement: float = field(default=0.02, metadata=_rng(0, 1))
     batch_size: int = field(default=128, metadata=_rng(1, N_TRAIN))
     lr: float = field(default=1e-3, metadata=_rng(0, 10, lo_open=True))
 
@@ -96,15 +100,16 @@ class VAEParams:
 
 
 @dataclass(frozen=True)
-class VAE2dParams:
-    latent_dim: int = field(default=2, metadata=_rng(1, 784))
+class EvaluateParams:
+    fid_samples: int = field(default=5000, metadata=_rng(MIN_FID, N_TEST))  # primary run, its main sampler
+    fid_samples_seed: int = field(default=1000, metadata=_rng(MIN_FID, N_TEST))  # every run, every sampler
+    gmm_components: int = field(default=10, metadata=_rng(1, 1000))  # the mixture sampler's components
+    iw_samples: int = field(default=1000, metadata=_rng(1, 100_000))
 
 
 @dataclass(frozen=True)
-class EvaluateParams:
-    fid_samples: int = field(default=5000, metadata=_rng(MIN_FID, N_TEST))
-    fid_bootstrap: int = field(default=20, metadata=_rng(2, 1000))
-    iw_samples: int = field(default=1000, metadata=_rng(1, 100_000))
+class JudgeParams:
+    epochs: int = field(default=10, metadata=_rng(1, 1000))  # the class judge's training epochs
 
 
 @dataclass(frozen=True)
@@ -112,12 +117,13 @@ class Params:
     seed: int = field(default=0, metadata=_rng(0, 2**31))
     replicates: tuple[int, ...] = field(default=(0, 1, 2), metadata=_rng(0, 1000))
     latent_dim: int = field(default=32, metadata=_rng(1, 784))
+    latent_dim_2d: int = field(default=2, metadata=_rng(1, 784))
     data: DataParams = DataParams()
     model: ModelParams = ModelParams()
     train: TrainParams = TrainParams()
     vae: VAEParams = VAEParams()
-    vae_2d: VAE2dParams = VAE2dParams()
     evaluate: EvaluateParams = EvaluateParams()
+    judge: JudgeParams = JudgeParams()
 
     def as_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
@@ -233,11 +239,13 @@ def _check_cross(p: Params) -> None:
                 f"{SIDE}-pixel side, which stays whole at most {MAX_HALVINGS} times ({SIDE} -> 14 -> 7): "
                 f"allowed: 1 to {MAX_HALVINGS} entries, e.g. [32, 64]"
             )
-    if p.evaluate.fid_samples > p.n_test:
-        raise ParamsError(
-            f"evaluate.fid_samples: {p.evaluate.fid_samples} is more than the {p.n_test} test images "
-            f"available; allowed: <= {p.n_test} (lower it or raise data.subset)"
-        )
+    for key in ("fid_samples", "fid_samples_seed"):
+        n = getattr(p.evaluate, key)
+        if n > p.n_test:
+            raise ParamsError(
+                f"evaluate.{key}: {n} is more than the {p.n_test} test images available; "
+                f"allowed: <= {p.n_test} (lower it or raise data.subset)"
+            )
 
 
 def from_dict(raw: Any) -> Params:

@@ -15,13 +15,14 @@ import pandas as pd  # noqa: E402
 from aevae.data import CLASSES  # noqa: E402
 from aevae.study import METRICS  # noqa: E402
 
-COLORS = {"ae": "#1f77b4", "vae": "#d62728", "vae_2d": "#2ca02c"}
+COLORS = {"ae": "#1f77b4", "vae": "#d62728", "ae_2d": "#9467bd", "vae_2d": "#2ca02c"}
 PER_CLASS = 2
 GUTTER = 0.25  # in gray_r: light gray between tiles (0 is the white background)
 DPI = 110
 # the metrics figure: these keys, each with which way is better (the registry in aevae.study)
-BAR_KEYS = ("mse", "ssim", "sharpness", "fid_recon", "fid_samples", "precision", "recall", "latent_acc", "probe_acc",
-            "interp_evenness")  # fmt: skip
+BAR_KEYS = ("mse", "ssim", "sharpness", "fid_recon", "fid_gaussian", "fid_normal", "fid_gmm", "precision_normal",
+            "recall_normal", "latent_acc", "probe_acc", "path_ab_within", "path_confidence_within",
+            "path_evenness_within")  # fmt: skip
 plt.rcParams.update(
     {"figure.dpi": DPI, "font.size": 9, "axes.titlesize": 10, "axes.spines.top": False, "axes.spines.right": False}
 )
@@ -51,7 +52,7 @@ def example_indices(y: np.ndarray, per_class: int = PER_CLASS) -> np.ndarray:
 
 
 def _better(key: str) -> str:
-    return "higher is better" if METRICS[key].higher_is_better else "lower is better"
+    return METRICS[key].better
 
 
 def reconstructions(x: np.ndarray, y: np.ndarray, recon: dict[str, np.ndarray], labels: dict[str, str],
@@ -92,7 +93,7 @@ def latent_map(maps: dict[str, np.ndarray], how: dict[str, str], y: np.ndarray, 
 
 
 def manifold(grids: dict[str, np.ndarray], how: dict[str, str], labels: dict[str, str], path: Path) -> None:
-    """One panel per VAE: its decoded ``[G, G, 784]`` grid over the prior's quantiles."""
+    """One panel per model: its decoded ``[G, G, 784]`` grid over its code distribution's quantiles."""
     fig, axes = plt.subplots(1, len(grids), figsize=(6.5 * len(grids), 7))
     for ax, (k, grid) in zip(np.atleast_1d(axes), grids.items(), strict=True):
         g = grid.shape[0]
@@ -104,18 +105,23 @@ def manifold(grids: dict[str, np.ndarray], how: dict[str, str], labels: dict[str
     _save(fig, path)
 
 
-def samples(gen: dict[str, np.ndarray], sampler: dict[str, str], labels: dict[str, str], path: Path,
-            n: int = 8) -> None:  # fmt: skip
-    fig, axes = plt.subplots(1, len(gen), figsize=(4.3 * len(gen), 4.8))
-    for ax, (k, s) in zip(np.atleast_1d(axes), gen.items(), strict=True):
-        ax.imshow(_tiles(s, n, n), cmap="gray_r", vmin=0, vmax=1)
-        ax.set_xticks([]), ax.set_yticks([])
-        ax.set_title(f"{labels[k]}\nz ~ {sampler[k]}", fontsize=9)
-    fig.suptitle("Generated images (first 64 of the FID samples)")
+def samples(gen: dict[str, dict[str, np.ndarray]], labels: dict[str, str], sampler_labels: dict[str, str],
+            path: Path, n: int = 8) -> None:  # fmt: skip
+    """One row per model, one panel per sampler of it: the first ``n * n`` samples of each."""
+    cols = max(len(v) for v in gen.values())
+    fig, axes = plt.subplots(len(gen), cols, figsize=(3.2 * cols, 3.6 * len(gen)), squeeze=False)
+    for row, (k, by_sampler) in zip(axes, gen.items(), strict=True):
+        for ax in row:
+            ax.axis("off")
+        for ax, (name, s) in zip(row, by_sampler.items(), strict=False):
+            ax.imshow(_tiles(s, n, n), cmap="gray_r", vmin=0, vmax=1)
+            ax.set_title(f"{labels[k]}\nz ~ {sampler_labels[name]}", fontsize=9)
+    fig.suptitle("Generated images: every model, every sampler")
+    fig.tight_layout()
     _save(fig, path)
 
 
-def interpolations(interp: dict[str, np.ndarray], pairs, path: Path) -> None:
+def interpolations(interp: dict[str, np.ndarray], pairs, similar: list[bool], path: Path) -> None:
     n_pairs, steps = next(iter(interp.values())).shape[:2]
     fig, axes = plt.subplots(n_pairs, 1, figsize=(steps * 0.6 * 1.1, n_pairs * 1.45 + 0.4))
     for i, ax in enumerate(np.atleast_1d(axes)):
@@ -125,13 +131,15 @@ def interpolations(interp: dict[str, np.ndarray], pairs, path: Path) -> None:
         ax.set_yticks([(j + 0.5) * 29 for j in range(len(interp))])
         ax.set_yticklabels([k.upper() for k in interp], fontsize=7)
         a, b = pairs[i]
-        ax.set_title(f"{CLASSES[a]} \u2192 {CLASSES[b]}", fontsize=9)
+        kind = "similar classes" if similar[i] else "dissimilar classes"
+        ax.set_title(f"{CLASSES[a]} \u2192 {CLASSES[b]} ({kind})", fontsize=9)
     fig.suptitle("Straight lines in latent space between two test images, decoded", y=1.0)
     _save(fig, path)
 
 
-def curves(tables: dict[str, list[pd.DataFrame]], labels: dict[str, str], path: Path) -> None:
-    """Validation curves of every replicate (train loss of the first, dashed), one colour per model."""
+def curves(tables: dict[str, list[pd.DataFrame]], labels: dict[str, str], floor: float, path: Path) -> None:
+    """Validation curves of every replicate (train loss of the first, dashed), one colour per model; the total
+    and reconstruction panels show the validation images' entropy floor, which no model can go below."""
     terms = ["loss", "recon", "kl"]
     fig, axes = plt.subplots(1, 3, figsize=(14, 3.8))
     for ax, term in zip(axes, terms, strict=True):
@@ -143,6 +151,8 @@ def curves(tables: dict[str, list[pd.DataFrame]], labels: dict[str, str], path: 
             for i, df in enumerate(dfs):
                 ax.plot(df["epoch"], df[f"val_{term}"], color=COLORS[k], lw=1,
                         label=f"{labels[k]} validation ({len(dfs)} seeds)" if i == 0 else None)  # fmt: skip
+        if term != "kl":
+            ax.axhline(floor, color="k", lw=0.8, ls=":", label=f"entropy floor {floor:.1f}")
         ax.set_xlabel("epoch")
         ax.xaxis.set_major_locator(matplotlib.ticker.MaxNLocator(integer=True))
         ax.set_ylabel("nats per image")

@@ -1,7 +1,10 @@
 """Training loop shared by every model of the study (stage ``train_<model>@<replicate>``).
 
 The whole split lives in memory as one tensor; a batch is an index into it (no per-sample
-Python work, no DataLoader). The kept checkpoint is the epoch with the lowest validation loss.
+Python work, no DataLoader). The kept checkpoint is the epoch with the lowest validation loss;
+training stops once the last ``train.patience`` epochs removed less than ``train.min_improvement`` of the
+validation loss that remains reducible above the validation images' entropy floor (``losses.plateau``),
+or at ``train.epochs``.
 """
 
 from __future__ import annotations
@@ -33,6 +36,7 @@ class TrainResult:
     model: torch.nn.Module
     curves: list[dict[str, float]]  # one row per epoch: epoch, train_<term>, val_<term>
     best_epoch: int
+    stopped: str  # "plateau" (the stopping rule) or "max_epochs"
 
 
 def run_seed(p: Params, replicate: int) -> int:
@@ -80,7 +84,8 @@ def train(
     # finite divergence (lr=10 once kept an AE with a validation loss of 1e17 silently): the kept model
     # must beat the untrained one; a short run that learns a little still passes
     untrained = evaluate_loss(model, loss_fn, xv)["loss"]
-    curves, best, best_state, best_epoch = [], math.inf, None, 0
+    floor = losses.entropy_floor(x_val)
+    curves, best, best_state, best_epoch, stopped = [], math.inf, None, 0, "max_epochs"
     for epoch in range(1, p.train.epochs + 1):
         model.train()
         sums: dict[str, torch.Tensor] = {}
@@ -108,19 +113,28 @@ def train(
         if val["loss"] < best:
             best, best_epoch = val["loss"], epoch
             best_state = copy.deepcopy(model.state_dict())
+        if p.train.patience:
+            plateau = losses.plateau([r["val_loss"] for r in curves], floor, p.train.patience, p.train.min_improvement)
+            if plateau["converged"]:
+                log.info("%s: stopped at epoch %d: the last %d epochs removed %.3g of the %.4g nats still reducible",
+                         spec.name, epoch, p.train.patience, plateau["removed"], plateau["remaining"])  # fmt: skip
+                stopped = "plateau"
+                break
     if not best < untrained:
         raise _diverged(
             spec, p, f"the best validation loss {best:.4g} is not below the untrained model's {untrained:.4g}"
         )
     model.load_state_dict(best_state)
-    return TrainResult(model.cpu().eval(), curves, best_epoch)
+    return TrainResult(model.cpu().eval(), curves, best_epoch, stopped)
 
 
 def declared(spec: Spec, p: Params, replicate: int) -> dict:
     """The params a ``train_<model>`` stage declares in dvc.yaml, and nothing else: what its checkpoint
     records, so two builds with the same declared inputs give the same bytes."""
+    t = p.train
     out = {"spec": spec.as_dict(), "seed": run_seed(p, replicate), "replicate": replicate,
-           "train": {"epochs": p.train.epochs, "batch_size": p.train.batch_size, "lr": p.train.lr}}  # fmt: skip
+           "train": {"epochs": t.epochs, "patience": t.patience, "min_improvement": t.min_improvement,
+                     "batch_size": t.batch_size, "lr": t.lr}}  # fmt: skip
     if spec.kind == "vae":
         out["vae"] = {"beta": p.vae.beta}
     return out
@@ -131,7 +145,12 @@ def checkpoint(result: TrainResult, spec: Spec, p: Params, replicate: int, devic
     return {
         "state_dict": result.model.state_dict(),
         "params": declared(spec, p, replicate),
-        "meta": {"best_epoch": result.best_epoch, "device": device.type, "torch": str(torch.__version__)},
+        "meta": {
+            "best_epoch": result.best_epoch,
+            "stopped": result.stopped,
+            "device": device.type,
+            "torch": str(torch.__version__),
+        },
     }
 
 

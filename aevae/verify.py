@@ -31,7 +31,7 @@ def compare(baseline: dict, new: dict) -> list[str]:
         a, b = baseline[key], new[key]
         if abs(a - b) > max(abs_, rel * abs(a)):
             failures.append(f"{key}: {b!r} vs baseline {a!r} (allowed: rel {rel}, abs {abs_})")
-    for key in ("fid_n", "iw_samples", "interp_pairs"):
+    for key in ("fid_n", "fid_n_primary", "iw_samples", "interp_pairs_within", "interp_pairs_across"):
         if baseline.get(key) != new.get(key):
             failures.append(f"{key}: {new.get(key)} vs baseline {baseline.get(key)}: not comparable")
     return failures

@@ -1,6 +1,6 @@
 """Stages of the campaign (campaign/dvc.yaml): the source report's future work.
 
-Usage: python -m stages.campaign {check | classifier | variant <name> | record}.
+Usage: python -m stages.campaign {check | variant <name> | record}.
 What each reads and writes: campaign/dvc.yaml; paths: paths.yaml (campaign).
 """
 
@@ -10,12 +10,12 @@ import time
 
 import numpy as np
 
-from aevae import campaign, data, fid, fileio, params, paths
+from aevae import campaign, data, fid, fileio, judge, params, paths
 from aevae.campaign import PATHS
 from aevae.errors import StudyError, cli
 from aevae.runtime import device
 
-USAGE = "usage: python -m stages.campaign {check | classifier | variant <name> | record}"
+USAGE = "usage: python -m stages.campaign {check | variant <name> | record}"
 
 
 def _inception(dev):
@@ -29,33 +29,14 @@ def check(cfg, p) -> None:
     fileio.write_text(PATHS["params_ok"], "campaign/params.yaml is valid with params.yaml\n")
 
 
-def classifier(cfg, p) -> None:
-    from aevae import conditional
-
-    t = time.perf_counter()
-    tr, te = data.load_split("train"), data.load_split("test")
-    net = conditional.train_classifier(tr.x, tr.y, cfg.classifier_epochs, p.seed)
-    acc = float((conditional.predict(net, te.x) == np.asarray(te.y)).mean())
-    fileio.save_torch(PATHS["classifier"], net.state_dict())
-    fileio.write_json(PATHS["runs"] / "classifier.json", {"test_acc": acc, "epochs": cfg.classifier_epochs,
-                      "seconds": round(time.perf_counter() - t, 1)})  # fmt: skip
-    logging.info("classifier: test accuracy %.4f", acc)
-
-
 def variant(cfg, p, name: str) -> None:
     v = campaign.variant(cfg, name)
     out_eval, out_run = PATHS["eval"] / name, PATHS["runs"] / f"{name}.json"
     dev = device()
-    judge = None
-    if v.model == "cvae":
-        from aevae import conditional
-
-        judge = conditional.classifier()
-        judge.load_state_dict(fileio.load_torch(PATHS["classifier"]))
-        judge.eval()
+    judge_net = judge.load(paths.JUDGE)
     ref = fid.load_reference(paths.FID_REFERENCE / paths.FEATURES_FILE, cfg.fid_n[v.family])
     splits = {s: data.load_split(s) for s in ("train", "val", "test")}
-    metrics, arrays, curves, ckpt = campaign.run_variant(v, cfg, p, splits, dev, _inception(dev), ref, judge)
+    metrics, arrays, curves, ckpt = campaign.run_variant(v, cfg, p, splits, dev, _inception(dev), ref, judge_net)
     from aevae import train
 
     fileio.save_torch(PATHS["models"] / f"{name}.pt", ckpt)
@@ -93,14 +74,15 @@ def main() -> None:
     args = sys.argv[1:]
     if (
         not args
-        or args[0] not in ("check", "classifier", "variant", "record")
+        or args[0] not in ("check", "variant", "record")
         or ((args[0] == "variant") != (len(args) == 2) or len(args) > 2)
     ):
         raise StudyError(f"{USAGE}; got {' '.join(args) or 'no arguments'}")
     cfg, p = campaign.load_config(), params.load()
     campaign.check_with_study(cfg, p)
-    {"check": lambda: check(cfg, p), "classifier": lambda: classifier(cfg, p), "record": lambda: record(cfg, p),
-     "variant": lambda: variant(cfg, p, args[-1])}[args[0]]()  # fmt: skip
+    {"check": lambda: check(cfg, p), "record": lambda: record(cfg, p), "variant": lambda: variant(cfg, p, args[-1])}[
+        args[0]
+    ]()
 
 
 if __name__ == "__main__":

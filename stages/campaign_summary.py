@@ -23,7 +23,7 @@ def _read_inputs():
         raise campaign.CampaignError("no variant has run yet; `make campaign` runs them")
     extra = {"fid_n": cfg.fid_n, "labels": {n: v.label for n, v in cfg.variants.items()},
              "study_fid_n": params.load().evaluate.fid_samples}  # fmt: skip
-    done = {k: PATHS["runs"] / f"{k}.json" for k in ("classifier", "record")}
+    done = {"classifier": paths.JUDGE_METRICS, "record": PATHS["runs"] / "record.json"}
     extra.update({k: campaign.read_json(f) for k, f in done.items() if f.is_file()})
     study = campaign.read_json(paths.STUDY)
     if not isinstance(study.get("models") if isinstance(study, dict) else None, dict):

@@ -1,7 +1,7 @@
 """Stage evaluate_<model>@<replicate>: metrics and evaluation arrays of one trained run.
 
-Usage: python -m stages.evaluate {ae,vae,vae_2d} <replicate>. What it reads and writes: dvc.yaml.
-The Inception network runs for replicate 0 only (FID, precision/recall, with bootstrap spreads).
+Usage: python -m stages.evaluate {ae,vae,ae_2d,vae_2d} <replicate>. What it reads and writes: dvc.yaml.
+Every replicate gets the Inception-based metrics; replicate 0 also its main sampler at evaluate.fid_samples.
 """
 
 import logging
@@ -10,7 +10,7 @@ import tempfile
 
 import numpy as np
 
-from aevae import data, evaluate, fid, fileio, params, paths
+from aevae import data, evaluate, fid, fileio, judge, params, paths
 from aevae.errors import cli
 from aevae.models import run_from_argv
 from aevae.runtime import device
@@ -30,13 +30,15 @@ def main() -> None:
     spec, rep = run_from_argv(sys.argv[1:], p, "evaluate")
     _writable(paths.eval_dir(spec.name, rep).parent, paths.metrics(spec.name, rep).parent)
     model, _ = load_model(paths.checkpoint(spec.name, rep), expect=spec, replicate=rep)
+    judge_net = judge.load(paths.JUDGE)
     dev = device()
-    features = ref = None
-    if rep == 0:
-        ref = fid.load_reference(paths.FID_REFERENCE / paths.FEATURES_FILE, p.evaluate.fid_samples)
-        net = fid.extractor(paths.FID_WEIGHTS, dev)
-        features = lambda images, desc: fid.features(fid.to_uint8(images), net, desc=desc)  # noqa: E731
-    result = evaluate.run(spec, model, p, data.load_split("train"), data.load_split("test"), dev, features, ref)
+    primary = rep == 0
+    n_ref = max(p.evaluate.fid_samples_seed, p.evaluate.fid_samples if primary else 0)
+    ref = fid.load_reference(paths.FID_REFERENCE / paths.FEATURES_FILE, n_ref)
+    net = fid.extractor(paths.FID_WEIGHTS, dev)
+    features = lambda images, desc: fid.features(fid.to_uint8(images), net, desc=desc)  # noqa: E731
+    splits = data.load_split("train"), data.load_split("test")
+    result = evaluate.run(spec, model, p, *splits, dev, features, ref, judge_net, primary=primary)
     result.metrics["run"] = {"model": spec.name, "replicate": rep, "spec": spec.as_dict()}
     with fileio.atomic_dir(paths.eval_dir(spec.name, rep)) as tmp:
         for name, arr in result.arrays.items():

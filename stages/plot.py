@@ -8,9 +8,11 @@ import os
 import numpy as np
 import pandas as pd
 
-from aevae import data, fileio, params, paths, plots, report
+from aevae import data, fileio, losses, params, paths, plots, report
+from aevae.continuity import GROUP_OF
 from aevae.errors import StudyError, cli
 from aevae.models import NAMES
+from aevae.study import SAMPLER_LABELS
 
 
 def _read(path, parse):
@@ -36,32 +38,36 @@ def _curves(path) -> pd.DataFrame:
 def main() -> None:
     p = params.load()
     test = data.load_split("test")
+    floor = losses.entropy_floor(data.load_split("val").x)
     runs = {n: {r: _read(paths.metrics(n, r), lambda f: json.loads(f.read_text())) for r in p.replicates}
             for n in NAMES}  # fmt: skip
     curves = {n: {r: _read(paths.curves(n, r), _curves) for r in p.replicates} for n in NAMES}
+    judge = _read(paths.JUDGE_METRICS, lambda f: json.loads(f.read_text()))
     arr = {}
     for n in NAMES:
         d = paths.eval_dir(n, 0)
         if not d.is_dir():
             raise StudyError(f"{d}: missing; run `dvc repro` (it rebuilds what is missing)")
         arr[n] = {f.stem: fileio.load_npy(f, mmap=True) for f in d.glob("*.npy")}
-    study = report.build(runs, curves, p)
+    study = report.build(runs, curves, p, floor, judge)
     labels, proto = study.labels, {n: runs[n][0]["protocol"] for n in NAMES}
     acc = {n: f"kNN accuracy {study.stats[n]['latent_acc']}, probe {study.stats[n]['probe_acc']}" for n in NAMES}
-    order = ("vae_2d", "ae", "vae")  # the report's own map first
+    small, large = ("ae_2d", "vae_2d"), ("ae", "vae")
+    pairs = proto["ae"]["interpolation_classes"]
 
     with fileio.atomic_dir(paths.PLOTS) as out:
-        plots.latent_map({n: np.asarray(arr[n]["latent_2d"]) for n in order}, {n: proto[n]["latent_2d"] for n in order},
-                         test.y, acc, labels, out / "latent_map.png")  # fmt: skip
-        vaes = [n for n in ("vae_2d", "vae") if "manifold" in arr[n]]
-        plots.manifold({n: np.asarray(arr[n]["manifold"]) for n in vaes}, {n: proto[n]["manifold"] for n in vaes},
+        for names, name in ((small, "latent_map_2d.png"), (large, "latent_map.png")):
+            plots.latent_map({n: np.asarray(arr[n]["latent_2d"]) for n in names},
+                             {n: proto[n]["latent_2d"] for n in names}, test.y, acc, labels, out / name)  # fmt: skip
+        plots.manifold({n: np.asarray(arr[n]["manifold"]) for n in small}, {n: proto[n]["manifold"] for n in small},
                        labels, out / "manifold.png")  # fmt: skip
         plots.reconstructions(test.x, test.y, {n: arr[n]["recon"] for n in NAMES}, labels, out / "reconstructions.png")
-        plots.samples({n: arr[n]["samples"][:64] for n in NAMES}, {n: proto[n]["sampler"] for n in NAMES}, labels,
-                      out / "samples.png")  # fmt: skip
-        plots.interpolations({n: np.asarray(arr[n]["interpolations"]) for n in NAMES},
-                             proto["ae"]["interpolation_classes"], out / "interpolations.png")  # fmt: skip
-        plots.curves({n: [curves[n][r] for r in p.replicates] for n in NAMES}, labels, out / "curves.png")
+        gen = {n: {s: arr[n][f"samples_{s}"] for s in proto[n]["samplers"]} for n in NAMES}
+        plots.samples(gen, labels, SAMPLER_LABELS, out / "samples.png")
+        similar = [bool(GROUP_OF[a] == GROUP_OF[b]) for a, b in pairs]
+        plots.interpolations({n: np.asarray(arr[n]["interpolations"]) for n in NAMES}, pairs, similar,
+                             out / "interpolations.png")  # fmt: skip
+        plots.curves({n: [curves[n][r] for r in p.replicates] for n in NAMES}, labels, floor, out / "curves.png")
         plots.metrics_bars(study.stats, labels, out / "metrics.png")
     rel = os.path.relpath(paths.PLOTS, paths.REPORT.parent)
     fileio.write_text(paths.REPORT, report.render(study, rel))

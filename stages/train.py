@@ -1,6 +1,6 @@
 """Stage train_<model>@<replicate>: train one model of the study with one replicate seed.
 
-Usage: python -m stages.train {ae,vae,vae_2d} <replicate>. What it reads and writes: dvc.yaml.
+Usage: python -m stages.train {ae,vae,ae_2d,vae_2d} <replicate>. What it reads and writes: dvc.yaml.
 """
 
 import logging

@@ -24,7 +24,6 @@ CAMPAIGN = {
     "iw_samples": 4,
     "gmm": {"components": 2},
     "two_stage": {"hidden": [16], "epochs": 1, "batch_size": 64, "lr": 0.001},
-    "classifier": {"epochs": 1},
     "record": {"variant": "v"},
     "variants": {
         "a": {"family": "latent", "model": "ae", "arch": "dense", "latent": 2, "beta": 1.0, "samplers": ["gmm"]},
@@ -33,7 +32,7 @@ CAMPAIGN = {
         "c": {"family": "conditional", "model": "cvae", "arch": "dense", "latent": 2, "beta": 1.0, "samplers": []},
     },
 }  # fmt: skip
-STAGES = {"check", "classifier", "variant@a", "variant@v", "variant@c", "record", "summary"}
+STAGES = {"check", "variant@a", "variant@v", "variant@c", "record", "summary"}
 
 
 def _locked(root) -> set[str]:

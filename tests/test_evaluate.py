@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 import torch
 
-from aevae import data, evaluate, models, params, train
+from aevae import data, evaluate, judge, models, params, train
 from aevae.errors import StudyError
 from aevae.study import METRICS
 
@@ -13,8 +13,9 @@ CPU = torch.device("cpu")
 
 def _profile(**evaluate_overrides):
     return params.from_dict({"data": {"subset": 600, "val_size": 100}, "train": {"epochs": 1, "batch_size": 64},
-                             "latent_dim": 4, "evaluate": {"fid_samples": 60, "iw_samples": 4,
-                                                           "fid_bootstrap": 3, **evaluate_overrides}})  # fmt: skip
+                             "latent_dim": 4, "latent_dim_2d": 2,
+                             "evaluate": {"fid_samples": 80, "fid_samples_seed": 60, "iw_samples": 4,
+                                          "gmm_components": 3, **evaluate_overrides}})  # fmt: skip
 
 
 class StandIn(torch.nn.Module):
@@ -40,75 +41,73 @@ def small(splits):
     p = _profile()
     trained = {n: train.train(models.spec(n, p), p, train_split.x, splits["val"].x[:100], CPU).model
                for n in ("ae", "vae")}  # fmt: skip
-    return p, train_split, test, trained
+    net = judge.train(train_split.x, train_split.y, 1, 0)
+    return p, train_split, test, trained, net
 
 
-def _run(small, name, p=None, with_features=True):
-    p0, train_split, test, trained = small
+def _run(small, name, p=None, with_features=True, primary=True):
+    p0, train_split, test, trained, judge_net = small
     p = p or p0
     net = StandIn()
-    ref = net(test.x[: p.evaluate.fid_samples], "reference") if with_features else None
+    ref = net(test.x, "reference") if with_features else None
     feats = net if with_features else None
-    return evaluate.run(models.spec(name, p), trained[name], p, train_split, test, CPU, feats, ref), net
+    spec = models.spec(name, p)
+    return evaluate.run(spec, trained[name], p, train_split, test, CPU, feats, ref, judge_net, primary), net
 
 
 @pytest.mark.parametrize("name", ["ae", "vae"])
 def test_primary_run_has_every_metric_and_array(small, name):
     result, net = _run(small, name)
     m = result.metrics
-    expected = {k for k, meta in METRICS.items() if not meta.vae_only or name == "vae"}
+    samplers = list(evaluate.SAMPLERS[name])
+    others = [s for s in ("normal", "gaussian", "gmm") if s not in samplers]
+    expected = {k for k, meta in METRICS.items()
+                if (not meta.vae_only or name == "vae") and not k.endswith(tuple(f"_{s}" for s in others))}  # fmt: skip
     assert expected <= set(m)
     for k in expected:
         assert np.isfinite(m[k]), k
-    assert 0 <= m["precision"] <= 1 and 0 <= m["recall"] <= 1 and m["fid_samples"] > 0 and m["fid_samples_sd"] > 0
-    assert m["fid_n"] == 60 and m["protocol"]["device"] == "cpu"
-    assert net.calls == ["reference", f"{name} reconstructions", f"{name} samples", f"{name} interpolation midpoints"]
+    assert 0 <= m["precision"] <= 1 and 0 <= m["recall"] <= 1 and m["fid_samples"] > 0 and m["kid_samples_sd"] > 0
+    assert m["fid_n"] == 60 and m["fid_n_primary"] == 80 and m["protocol"]["device"] == "cpu"
+    # the main sampler drawn once at 80 (its first 60 scored per seed), every other sampler at 60
+    assert net.calls == ["reference", f"{name} reconstructions", *(f"{name} samples ({s})" for s in samplers)]
     a = result.arrays
     assert a["recon"].shape == (200, 784) and a["samples"].shape == (60, 784) and a["latent_2d"].shape == (200, 2)
+    assert a["samples_features"].shape == (80, 32)
     assert a["interpolations"].shape[1:] == (evaluate.INTERP_STEPS, 784)
-    assert ("manifold" in a) == (name == "vae")
-    assert m["interp_pairs"] == len(a["midpoints"]) > 50
+    assert a["manifold"].shape == (evaluate.GRID, evaluate.GRID, 784)
+    assert {f"samples_{s}" for s in samplers} <= set(a)
+    assert m["interp_pairs_within"] > 50 and m["interp_pairs_across"] > 50
+    for k in ("ab", "confidence"):
+        assert 0 <= m[f"path_{k}_within"] <= 1
+    assert m["path_evenness_within"] >= 1
 
 
-def test_other_replicates_skip_every_feature_metric(small):
-    result, net = _run(small, "vae", with_features=False)
-    assert not {"fid_recon", "fid_samples", "precision", "recall", "interp_precision", "fid_n"} & set(result.metrics)
-    assert {"mse", "latent_acc", "nll_iw", "interp_evenness"} <= set(result.metrics)
+def test_a_replicate_gets_every_per_seed_metric_but_not_the_primary_sample(small):
+    primary, _ = _run(small, "vae")
+    other, net = _run(small, "vae", primary=False)
+    assert {k for k, m in METRICS.items() if m.spread != "seeds"} & set(other.metrics) == set()
+    assert {"fid_normal", "kid_gmm", "fid_recon", "precision_normal"} <= set(other.metrics)
+    # the per-seed numbers of the main sampler are the same draw in both: the first 60 of the primary's 80
+    assert other.metrics["fid_normal"] == primary.metrics["fid_normal"]
+
+
+def test_without_features_every_inception_metric_is_skipped(small):
+    result, _ = _run(small, "ae", with_features=False)
+    assert not {k for k in result.metrics if k.startswith(("fid", "kid", "precision", "recall"))}
+    assert {"mse", "latent_acc", "path_ab_within", "knn_group"} <= set(result.metrics)
 
 
 def test_each_random_quantity_has_its_own_stream(small):
     # fid_samples used to share one generator with the bounds: changing it moved elbo and nll_iw
     a, _ = _run(small, "vae")
-    b, _ = _run(small, "vae", _profile(fid_samples=80))
-    # (the number of interpolation pairs is min(1000, fid_samples) by design, so evenness may move here)
-    for k in ("elbo", "kl", "nll_iw", "mse", "latent_acc", "probe_acc"):
+    b, _ = _run(small, "vae", _profile(fid_samples=100))
+    for k in ("elbo", "kl", "nll_iw", "mse", "latent_acc", "probe_acc", "path_ab_within", "fid_gmm", "fid_recon"):
         assert a.metrics[k] == b.metrics[k], k
-    np.testing.assert_array_equal(a.arrays["samples"][:60], b.arrays["samples"][:60])  # a prefix of the same draw
     assert a.metrics["fid_samples"] != b.metrics["fid_samples"]
 
 
 def test_stale_reference_features_are_refused(small):
-    p, train_split, test, trained = small
-    with pytest.raises(StudyError, match="reference features hold 10 images, fewer than evaluate.fid_samples = 60"):
-        evaluate.run(models.spec("ae", p), trained["ae"], p, train_split, test, CPU, StandIn(), np.zeros((10, 32)))
-
-
-def test_the_shared_reference_of_the_whole_test_set_scores_its_first_fid_samples(small):
-    # fid_reference holds every test image (study and campaign share it); a run reads its first fid_samples
-    p, train_split, test, trained = small
-    net = StandIn()
-    whole = net(test.x, "whole")
-    prefix = whole[: p.evaluate.fid_samples].copy()
-    run = lambda ref: evaluate.run(models.spec("ae", p), trained["ae"], p, train_split, test, CPU, net, ref)  # noqa: E731
-    a, b = run(whole).metrics, run(prefix).metrics
-    for k in (
-        "fid_samples",
-        "fid_recon",
-        "fid_samples_sd",
-        "kid_samples",
-        "kid_samples_sd",
-        "precision",
-        "recall",
-        "interp_precision",
-    ):
-        assert a[k] == b[k], k
+    p, train_split, test, trained, judge_net = small
+    with pytest.raises(StudyError, match="reference features hold 10 images, fewer than the 80 this evaluation"):
+        evaluate.run(models.spec("ae", p), trained["ae"], p, train_split, test, CPU, StandIn(), np.zeros((10, 32)),
+                     judge_net, primary=True)  # fmt: skip

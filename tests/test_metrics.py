@@ -72,15 +72,6 @@ def test_sharpness_analytic():
     assert metrics.sharpness(x.reshape(1, -1), flat) == 0.0
 
 
-def test_path_evenness_one_for_even_steps_and_large_for_a_jump():
-    t = np.linspace(0, 1, 11)[:, None]
-    a, b = np.zeros(784), np.ones(784)
-    even = (1 - t) * a + t * b
-    jump = np.where(t < 0.5, 0.0, 1.0) * np.ones((11, 784))
-    assert metrics.path_evenness(even[None]) == pytest.approx(1.0)
-    assert metrics.path_evenness(jump[None]) == pytest.approx(10.0)  # all change in 1 of 10 steps
-
-
 def test_latent_acc_separable_and_chance():
     rng = np.random.default_rng(0)
     y = np.repeat(np.arange(10), 50)

@@ -7,16 +7,16 @@ from aevae.params import ParamsError
 
 def test_defaults_file_loads_and_matches_design_names():
     p = params.load()
-    assert p.model.arch == "dense" and p.latent_dim == 32 and p.vae_2d.latent_dim == 2
-    assert set(p.as_dict()) == {"seed", "replicates", "latent_dim", "data", "model", "train", "vae", "vae_2d",
-                                "evaluate"}  # fmt: skip
+    assert p.model.arch == "dense" and p.latent_dim == 32 and p.latent_dim_2d == 2
+    assert set(p.as_dict()) == {"seed", "replicates", "latent_dim", "latent_dim_2d", "data", "model", "train", "vae",
+                                "evaluate", "judge"}  # fmt: skip
 
 
 @pytest.mark.parametrize(
     ("raw", "message"),
     [
         ({"latnt_dim": 4}, "latnt_dim: unknown key; allowed under the top level: seed, replicates, latent_dim"),
-        ({"train": {"epoch": 3}}, "train.epoch: unknown key; allowed under train: epochs, batch_size, lr"),
+        ({"train": {"epoch": 3}}, "train.epoch: unknown key; allowed under train: epochs, patience, min_improvement"),
         ({"latent_dim": "16"}, "latent_dim: expected an integer, got '16' (str)"),
         ({"latent_dim": 2.5}, "latent_dim: expected an integer, got 2.5 (float)"),
         ({"train": {"epochs": True}}, "train.epochs: expected an integer, got True (bool)"),
@@ -43,6 +43,13 @@ def test_defaults_file_loads_and_matches_design_names():
         ({"replicates": [0, 0]}, "replicates: [0, 0] must be distinct"),
         ({"model": {"dense": {"hidden": [512, 0]}}}, "model.dense.hidden[1]: 0 is out of range"),
         ({"data": {"subset": 500, "val_size": 100}}, "evaluate.fid_samples: 5000 is more than the 500 test images"),
+        (
+            {"data": {"subset": 800, "val_size": 100}, "evaluate": {"fid_samples": 100}},
+            "evaluate.fid_samples_seed: 1000 is more than the 800 test images",
+        ),
+        ({"train": {"min_improvement": 2}}, "train.min_improvement: 2.0 is out of range; allowed: <= 1 and >= 0"),
+        ({"train": {"patience": -1}}, "train.patience: -1 is out of range; allowed: >= 0"),
+        ({"judge": {"epochs": 0}}, "judge.epochs: 0 is out of range; allowed: >= 1"),
         ({"data": {"mirrors": [""]}}, "data.mirrors[0]: expected a non-empty string"),
     ],
 )
@@ -101,6 +108,7 @@ def test_small_profile_and_int_for_float(tmp_path):
     raw["data"]["subset"] = 300
     raw["data"]["val_size"] = 50
     raw["evaluate"]["fid_samples"] = 100
+    raw["evaluate"]["fid_samples_seed"] = 100
     raw["train"]["lr"] = 1
     p = params.from_dict(raw)
     assert p.train.lr == 1.0 and isinstance(p.train.lr, float)
@@ -130,8 +138,8 @@ def test_empty_params_file_is_refused(tmp_path, text):
 def test_every_key_must_be_in_the_file(tmp_path):
     # DVC reads the declared keys from the file itself: a default filled in here would not exist for DVC
     raw = yaml.safe_load(open(params.paths.PARAMS))
-    del raw["vae_2d"]["latent_dim"]
+    del raw["latent_dim_2d"]
     f = tmp_path / "params.yaml"
     f.write_text(yaml.safe_dump(raw))
-    with pytest.raises(ParamsError, match=r"^vae_2d.latent_dim: missing from params.yaml \(1 keys missing\)"):
+    with pytest.raises(ParamsError, match=r"^latent_dim_2d: missing from params.yaml \(1 keys missing\)"):
         params.load(f)
