@@ -17,11 +17,11 @@ def main() -> None:
     seed = stream(p.seed, "judge").initial_seed() % 2**31  # a 31-bit int of the named stream
     net = judge.train(tr.x, tr.y, p.judge.epochs, seed)
     probs, _ = judge.read(net, te.x)
-    out = {**judge.calibration(probs, te.y), "epochs": p.judge.epochs, "n_train": len(tr.y), "n_test": len(te.y),
-           "seconds": round(time.perf_counter() - t, 1)}  # fmt: skip
+    out = {**judge.calibration(probs, te.y), "epochs": p.judge.epochs, "n_train": len(tr.y), "n_test": len(te.y)}
     fileio.save_torch(paths.JUDGE, net.state_dict())
     fileio.write_json(paths.JUDGE_METRICS, out)
-    logging.info("judge: test accuracy %.4f, expected calibration error %.4f", out["accuracy"], out["ece"])
+    logging.info("judge: test accuracy %.4f, expected calibration error %.4f (%.0f s)", out["accuracy"], out["ece"],
+                 time.perf_counter() - t)  # fmt: skip
 
 
 if __name__ == "__main__":
