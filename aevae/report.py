@@ -341,7 +341,10 @@ def summary(study: Study) -> dict:
             for name, sts in study.stats.items()
         },
         "entropy_floor_val": study.floor,
-        "convergence": study.convergence,
+        "convergence": {
+            name: [{when: {k: num(v) for k, v in c.items()} for when, c in run.items()} for run in runs]
+            for name, runs in study.convergence.items()
+        },
         "tests": [
             {
                 "claim": t.claim,

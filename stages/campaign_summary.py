@@ -63,8 +63,9 @@ def main() -> None:
     # everything is computed before anything is written: a bad input leaves the committed results whole
     try:
         df = campaign_report.table(runs)
-        extra["seconds"] = float(df.drop_duplicates("variant")["seconds"].sum()) + sum(
-            extra[k]["seconds"] for k in done if k in extra
+        # the campaign's own stages (the class judge is the study's)
+        extra["seconds"] = float(df.drop_duplicates("variant")["seconds"].sum()) + (
+            extra["record"]["seconds"] if "record" in extra else 0.0
         )
         devices = {r["protocol"]["device"] for r in runs.values() if "device" in r["protocol"]}
         extra["device"] = ", ".join(sorted(devices))
