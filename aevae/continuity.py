@@ -5,8 +5,8 @@ A path between a test image of class A and one of class B is continuous in that 
 image is judged A or B (no third class), is judged confidently (it looks like a real garment, not a ghosted
 double image), and moves evenly through the judge's penultimate-layer features (no jump where the class
 flips). A pixel cross-fade between the same images, which the old pixel-evenness measure scored as ideal,
-fails on realism: its interior images are judged far less confidently than real ones
-(tests/test_continuity.py).
+fails on realism: its interior images are judged far less confidently than its (real) ends, and than a
+morph through real images (tests/test_continuity.py).
 """
 
 from __future__ import annotations
@@ -25,22 +25,33 @@ def path_scores(net: Judge, paths: np.ndarray, a: np.ndarray, b: np.ndarray) -> 
     """What the judge says about decoded paths ``paths: [P, T, 784]`` from a test image of class ``a[i]`` to
     one of class ``b[i]`` (ends included), averaged over the paths:
 
-    - ``ab``: the share of paths whose every interior image the judge assigns to A or B (no third class);
-    - ``confidence``: the judge's mean top probability on the interior images (realism: a ghosted double
-      image is not confidently any garment);
+    - ``ab``: of the paths whose two decoded ends the judge reads as A and B, the share whose every interior
+      image it assigns to A or B (no third class); a path whose own ends are misread says nothing about
+      the transition (nan when no path qualifies; ``ab_paths`` counts them);
+    - ``confidence``: the judge's mean top probability on the interior images over that on the two decoded
+      ends (realism relative to the model's own decodes, so a blurrier model is not marked down for blur
+      alone; 1 = the interior looks as much like a garment as the ends, below 1 = ghosted in between);
     - ``evenness``: max step / mean step of the path in the judge's penultimate features (1 = even;
       large = the path jumps where the class changes).
     """
     p_, t = paths.shape[:2]
     if p_ == 0:
-        return {"ab": float("nan"), "confidence": float("nan"), "evenness": float("nan")}
+        return {"ab": float("nan"), "ab_paths": 0, "confidence": float("nan"), "evenness": float("nan")}
     probs, feats = read(net, paths.reshape(p_ * t, -1))
-    probs, feats = probs.reshape(p_, t, -1)[:, 1:-1], feats.reshape(p_, t, -1)
+    probs, feats = probs.reshape(p_, t, -1), feats.reshape(p_, t, -1)
     pred = probs.argmax(2)
-    ab = ((pred == a[:, None]) | (pred == b[:, None])).all(axis=1)
+    ends_read = (pred[:, 0] == a) & (pred[:, -1] == b)
+    inner = pred[:, 1:-1]
+    ab = ((inner == a[:, None]) | (inner == b[:, None])).all(axis=1)
+    top = probs.max(2).astype(np.float64)
     steps = np.linalg.norm(np.diff(feats.astype(np.float64), axis=1), axis=2)
     even = steps.max(1) / np.maximum(steps.mean(1), 1e-12)
-    return {"ab": float(ab.mean()), "confidence": float(probs.max(2).mean()), "evenness": float(even.mean())}
+    return {
+        "ab": float(ab[ends_read].mean()) if ends_read.any() else float("nan"),
+        "ab_paths": int(ends_read.sum()),
+        "confidence": float(top[:, 1:-1].mean() / top[:, [0, -1]].mean()),
+        "evenness": float(even.mean()),
+    }
 
 
 def pairs(y: np.ndarray, n: int, within: bool, generator: torch.Generator) -> np.ndarray:

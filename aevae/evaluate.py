@@ -223,9 +223,10 @@ def run(
         "active_units": f"units with Var_x(E[z|x]) > {metrics.ACTIVE_VAR} over the test set",
         "sharpness": "mean gradient magnitude of reconstructions / of originals (1 = as sharp as the data)",
         "continuity": f"test pairs of different classes within one group of {continuity.GROUPS} and across groups, "
-        f"{INTERP_STEPS} points per straight line, read by the class judge: ab = share of paths whose interior "
-        "points are all judged A or B; confidence = mean top probability on interior points; evenness = max / "
-        "mean step in the judge's penultimate features",
+        f"{INTERP_STEPS} points per straight line, read by the class judge: ab = of the paths whose decoded ends "
+        "are judged A and B, the share whose interior points are all judged A or B; confidence = mean top "
+        "probability on interior points over that on the decoded ends; evenness = max / mean step in the "
+        "judge's penultimate features",
         "psnr": "mean over test images of per-image PSNR (data range 1)",
         "recon_likelihood": "Bernoulli (BCE on logits) on grey levels, nats per image: a cross-entropy, "
         "not a likelihood of binarized images",

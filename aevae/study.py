@@ -56,8 +56,8 @@ METRICS: dict[str, Metric] = {
         f"path_{m}_{kind}": Metric(f"{label}, paths {where}", hib, "seeds", tol)
         for kind, where in (("within", "within a group"), ("across", "across groups"))
         for m, label, hib, tol in (
-            ("ab", "judged only A or B (share)", True, (0.0, 0.05)),
-            ("confidence", "judge's confidence (realism)", True, (0.0, 0.03)),
+            ("ab", "judged only A or B (share of paths with ends read right)", True, (0.0, 0.05)),
+            ("confidence", "judge's confidence inside over at the ends (realism)", True, (0.0, 0.03)),
             ("evenness", "evenness in judge features (max/mean step)", False, (0.1, 0.0)),
         )
     },
