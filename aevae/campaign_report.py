@@ -82,7 +82,8 @@ def _stat(row: pd.Series, key: str, seed_sd: dict[str, dict]) -> Stat:
     if key in BINOMIAL:
         return Stat(row[key], math.sqrt(max(row[key] * (1 - row[key]), 0) / row["fid_n"]), 1, "binomial sd")
     kind = "ae" if row["model"] == "ae" else "vae"
-    sd = seed_sd.get(kind, {}).get(key, {}).get("sd", math.nan)
+    sd = seed_sd.get(kind, {}).get(key, {}).get("sd")
+    sd = math.nan if sd is None else sd  # null: the study ran one seed
     return Stat(row[key], sd, 1, "the study's seed sd")
 
 

@@ -163,7 +163,9 @@ def combine(verdicts: list[str]) -> str:
     confirm and some refute it; else inconclusive."""
     if verdicts and all(v == verdicts[0] for v in verdicts):
         return verdicts[0]
-    return MIXED if CONFIRMED in verdicts and REFUTED in verdicts else INCONCLUSIVE
+    confirms = any(v in (CONFIRMED, MIXED) for v in verdicts)
+    refutes = any(v in (REFUTED, MIXED) for v in verdicts)
+    return MIXED if confirms and refutes else INCONCLUSIVE
 
 
 # ------------------------------------------------------------------ claims
@@ -200,10 +202,10 @@ CLAIMS = (
           "source report implicitly compared).", "second", _gen("normal", "normal"), MATCHED, ("report",)),
     Claim("vae_generates_fitted", "The VAE generates better: VAE from its prior vs the AE from a Gaussian fitted to "
           "its codes.", "second", _gen("gaussian", "normal"), MATCHED, ("report",)),
-    Claim("vae_generates_mixture", "The VAE generates better: both from a 10-Gaussian mixture fitted to their codes "
+    Claim("vae_generates_mixture", "The VAE generates better: both from a Gaussian mixture fitted to their codes "
           "(same sampler).", "second", _gen("gmm", "gmm"), MATCHED, ("report",)),
     Claim("vae_latent_organised", "The VAE's latent separates the classes (organised, interpretable).", "second",
-          _same(("latent_acc", True), ("probe_acc", True), ("knn_group", True)), ("matched_2d",),
+          _same(("latent_acc", True), ("probe_acc", True)), ("matched_2d",),
           ("report", "matched"), "decided where both latents are drawn directly: matched at the small latent"),
     Claim("vae_latent_continuous", "The VAE's latent has continuous transitions between similar categories.",
           "second", _same(("path_ab_within", True), ("path_confidence_within", True),
@@ -230,7 +232,6 @@ def convergence(df: pd.DataFrame, floor: float, p: Params, upto: int | None = No
     b = int(np.argmin(v))
     window = p.train.patience or CONVERGE_WINDOW
     plat = losses.plateau(v, floor, window, p.train.min_improvement)
-    target = v[0] - IMPROVEMENT_SHARE * (v[0] - v[b])
     return {
         "epochs": int(e[-1]),
         "best_epoch": int(e[b]),
@@ -238,8 +239,19 @@ def convergence(df: pd.DataFrame, floor: float, p: Params, upto: int | None = No
         "remaining": plat["remaining"],
         "share": plat["removed"] / plat["remaining"] if plat["remaining"] > 0 else float("nan"),
         "converged": plat["converged"],
-        "epochs_to_90": int(e[np.argmax(v <= target + 1e-12)]),
+        "epochs_to_90": epochs_to(v[: b + 1], e[: b + 1], IMPROVEMENT_SHARE),
     }
+
+
+def epochs_to(v: np.ndarray, e: np.ndarray, share: float) -> float:
+    """The (fractional) epoch at which the curve ``v`` over epochs ``e`` first makes ``share`` of its
+    improvement from ``v[0]`` to ``v[-1]``, read off the straight line between the two epochs around the
+    crossing: a whole number of epochs would tie seeds and leave a t-test nothing to test."""
+    target = v[0] - share * (v[0] - v[-1])
+    i = int(np.argmax(v <= target + 1e-12))
+    if i == 0 or v[i - 1] == v[i]:
+        return float(e[i])
+    return float(e[i - 1] + (v[i - 1] - target) / (v[i - 1] - v[i]) * (e[i] - e[i - 1]))
 
 
 # ------------------------------------------------------------------ the study
@@ -283,7 +295,7 @@ def build(runs: dict[str, dict[int, dict]], curves: dict[str, dict[int, pd.DataF
         s = stats[name]["epochs_to_90"]
         diff, lo, hi, t, df, pv = one_sample(s.values, QUICK_EPOCHS)
         tests.append(Test("ae_converges_quickly", name, "epochs_to_90", "", False, s, Stat(QUICK_EPOCHS, 0.0, 0, ""),
-                          "first", -diff, -hi, -lo, t, df, pv))  # fmt: skip
+                          "first", -diff, -hi, -lo, -t, df, pv))  # fmt: skip
     adjusted = holm([t.p for t in tests])
     tests = [replace(t, p_holm=a, verdict=decide(t.diff, a)) for t, a in zip(tests, adjusted, strict=True)]
     claims = {}
@@ -305,8 +317,8 @@ def build(runs: dict[str, dict[int, dict]], curves: dict[str, dict[int, pd.DataF
 def _test(c: Claim, setting: str, k1: str, k2: str, higher: bool, a: Stat, b: Stat) -> Test:
     win, lose = (a, b) if c.winner == "first" else (b, a)
     diff, lo, hi, t, df, pv = welch(win.values, lose.values)
-    if not higher:
-        diff, lo, hi = -diff, -hi, -lo
+    if not higher:  # oriented so that > 0 supports the claim, t included
+        diff, lo, hi, t = -diff, -hi, -lo, -t
     return Test(c.id, setting, k1, k2, higher, a, b, c.winner, diff, lo, hi, t, df, pv)
 
 
@@ -419,7 +431,8 @@ def _claim_rows(study: Study) -> list[str]:
             first, second, _ = SETTINGS[setting]
             if setting in c.decides:
                 ts = [t for t in study.tests if t.claim == c.id and t.setting == setting]
-                cells.append(f"{_bold(study.claims[c.id][setting])}: {_cell(ts, first.upper(), second.upper())}")
+                v = study.claims.get(c.id, {}).get(setting, INCONCLUSIVE)
+                cells.append(f"{_bold(v)}: {_cell(ts, first.upper(), second.upper()) or 'no measure'}")
             elif setting in c.shown:
                 cells.append(_descriptive(study, c, setting))
             else:
@@ -460,7 +473,8 @@ def _answer(study: Study) -> str:
     n = len(study.p.replicates)
     return (
         f"**Answer.** With {n} training seeds per model, each verdict a Welch t-test on the seed values, "
-        f"Holm-corrected over all {len(study.tests)} tests of this report at {ALPHA:.0%}: " + "; ".join(parts) + "."
+        f"Holm-corrected over all {sum(math.isfinite(t.p) for t in study.tests)} tests of this report at "
+        f"{ALPHA:.0%}: " + "; ".join(parts) + "."
     )
 
 
@@ -543,7 +557,10 @@ def render(study: Study, figures_rel: str) -> str:
         f"still remove. Criterion (also the stopping rule): converged when the last {p.train.patience} epochs "
         f"lowered the best validation loss by less than {p.train.min_improvement:.0%} of what remained; at most "
         f"{p.train.epochs} epochs. The same criterion at the source's {SOURCE_EPOCHS} epochs (curves cut there) "
-        'tests its "too few epochs" limitation. These are per-run criteria, not tests.',
+        'tests its "too few epochs" limitation. These are per-run criteria, not tests. Caveat: the floor is the '
+        "data's; a VAE's loss also holds its KL and the gap of its bound, and a 2-d model a reconstruction error no "
+        'training removes, so for them "what remains" is larger and the same 2% a looser rule than for the AE at '
+        "32 (the criterion on the reconstruction term alone would not remove the 2-d models' gap either).",
         "",
         "| model | epochs trained | kept epoch | removed / remaining | converged | at epoch "
         f"{SOURCE_EPOCHS}: removed / remaining | converged at {SOURCE_EPOCHS} | epochs to "
@@ -587,8 +604,10 @@ def render(study: Study, figures_rel: str) -> str:
         f"test images (the realism a path's images are read against). Groups of similar categories: tops "
         f"(T-shirt, pullover, dress, coat, shirt), footwear (sandal, sneaker, ankle boot); trouser and bag alone. "
         f"{rec['interp_pairs_within']} test pairs within a group and {rec['interp_pairs_across']} across groups per "
-        "run; a pixel cross-fade between the same pairs is judged A-or-B along most of its way but with low "
-        "confidence and an uneven path (tests/test_continuity.py).",
+        "run. The old pixel-evenness measure scored a pixel cross-fade as ideal; the judge reads a cross-fade's "
+        "ghosted interior far less confidently than its real ends or than a morph through real images "
+        "(tests/test_continuity.py). `knn_group` (of the kNN's errors, the share within the true class's group) is "
+        "descriptive, not a verdict: its denominator differs between models.",
         "",
         "## Setup",
         "",

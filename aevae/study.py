@@ -24,7 +24,7 @@ class Metric:
 
 
 # the samplers a model's codes are drawn from (aevae.evaluate.SAMPLERS says which kind has which)
-SAMPLER_LABELS = {"normal": "N(0, I)", "gaussian": "fitted Gaussian", "gmm": "10-Gaussian mixture"}
+SAMPLER_LABELS = {"normal": "N(0, I)", "gaussian": "fitted Gaussian", "gmm": "Gaussian mixture"}
 
 METRICS: dict[str, Metric] = {
     "mse": Metric("MSE", False, "seeds", (0.03, 0.0)),
