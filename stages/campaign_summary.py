@@ -29,7 +29,7 @@ def _read_inputs():
     if not isinstance(study.get("models") if isinstance(study, dict) else None, dict):
         raise campaign.CampaignError(f"{paths.STUDY}: holds no `models`; `git checkout -- {paths.STUDY.name}` "
                                      "or `dvc repro plot` restores it")  # fmt: skip
-    return cfg, runs, missing, extra, study["models"], done
+    return cfg, runs, missing, extra, study["models"]
 
 
 def _figures(df, runs: dict, extra: dict, out) -> None:
@@ -59,7 +59,7 @@ def _figures(df, runs: dict, extra: dict, out) -> None:
 
 
 def main() -> None:
-    cfg, runs, missing, extra, seed_sd, done = _read_inputs()
+    cfg, runs, missing, extra, seed_sd = _read_inputs()
     # everything is computed before anything is written: a bad input leaves the committed results whole
     try:
         df = campaign_report.table(runs)
