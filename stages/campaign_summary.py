@@ -4,30 +4,32 @@ source report"), from the campaign's metrics files. What it reads and writes: ca
 
 import logging
 
-from aevae import campaign, campaign_report, data, fileio, params, paths
-from aevae.campaign_paths import PATHS
+from aevae import data, fileio, params, paths
+from aevae.campaign import config
+from aevae.campaign import report as campaign_report
+from aevae.campaign.paths import PATHS
 from aevae.errors import cli
 
 
 def _read_inputs():
     """Every input of the summary, read and checked before anything is written."""
-    cfg = campaign.load_config()
+    cfg = config.load_config()
     runs, missing = {}, []
     for name in cfg.variants:
         f = PATHS["runs"] / f"{name}.json"
         if f.is_file():
-            runs[name] = campaign.read_json(f)
+            runs[name] = config.read_json(f)
         else:
             missing.append(name)
     if not runs:
-        raise campaign.CampaignError("no variant has run yet; `make campaign` runs them")
+        raise config.CampaignError("no variant has run yet; `make campaign` runs them")
     extra = {"fid_n": cfg.fid_n, "labels": {n: v.label for n, v in cfg.variants.items()},
              "study_fid_n": params.load().evaluate.fid_samples}  # fmt: skip
     done = {"classifier": paths.JUDGE_METRICS, "record": PATHS["runs"] / "record.json"}
-    extra.update({k: campaign.read_json(f) for k, f in done.items() if f.is_file()})
-    study = campaign.read_json(paths.STUDY)
+    extra.update({k: config.read_json(f) for k, f in done.items() if f.is_file()})
+    study = config.read_json(paths.STUDY)
     if not isinstance(study.get("models") if isinstance(study, dict) else None, dict):
-        raise campaign.CampaignError(f"{paths.STUDY}: holds no `models`; `git checkout -- {paths.STUDY.name}` "
+        raise config.CampaignError(f"{paths.STUDY}: holds no `models`; `git checkout -- {paths.STUDY.name}` "
                                      "or `dvc repro plot` restores it")  # fmt: skip
     return cfg, runs, missing, extra, study["models"]
 
@@ -73,7 +75,7 @@ def main() -> None:
         report = campaign_report.render(df, extra, seed_sd, str(rel), missing)
         csv = df.to_csv(index=False)
     except (KeyError, TypeError, ValueError, AttributeError, IndexError) as e:
-        raise campaign.CampaignError(
+        raise config.CampaignError(
             f"the campaign's metrics files ({PATHS['runs']}) do not hold what its stages write "
             f"({type(e).__name__}: {str(e)[:120]}); `git checkout -- {PATHS['runs'].relative_to(paths.ROOT)}` "
             "restores the committed ones, `make campaign` rebuilds them"

@@ -14,8 +14,10 @@ import pytest
 import torch
 import yaml
 
-from aevae import campaign, campaign_report, conditional, losses, models, params, samplers, train
-from aevae.campaign_paths import PATHS
+from aevae import losses, models, params, samplers, train
+from aevae.campaign import conditional, config, run
+from aevae.campaign import report as campaign_report
+from aevae.campaign.paths import PATHS
 from aevae.errors import StudyError
 from aevae.models import Spec
 
@@ -27,13 +29,13 @@ def test_scores_bootstrap_spread_shrinks_with_more_images():
     sds = []
     for n in (60, 600):
         ref, gen = r.normal(size=(n, 16)), r.normal(0.3, 1.0, (n, 16))
-        sds.append(campaign.scores(gen, ref, 10, torch.Generator().manual_seed(0))["fid_sd"])
+        sds.append(run.scores(gen, ref, 10, torch.Generator().manual_seed(0))["fid_sd"])
     assert sds[1] < sds[0] / 2
 
 
 def test_dai_wipf_rescale_maps_each_image_to_0_1():
     x = np.array([[0.2, 0.4, 0.6], [0.5, 0.5, 0.5], [0.0, 1.0, 0.25]], np.float32)
-    out = campaign.dai_wipf_rescale(x)
+    out = run.dai_wipf_rescale(x)
     np.testing.assert_allclose(out[0], [0.0, 0.5, 1.0], atol=1e-6)
     np.testing.assert_array_equal(out[1], x[1])  # a constant image has no range: left as it is
     np.testing.assert_array_equal(out[2], x[2])  # already spans [0, 1]
@@ -113,11 +115,11 @@ def _write(tmp_path, edit) -> Path:
 
 def test_variant_names_are_plain_dvc_params_keys():
     # DVC reads `variants.vae_b0.5` as nesting (variants -> vae_b0 -> 5): the stage could not find its params
-    assert all(re.fullmatch(r"[A-Za-z0-9_]+", n) for n in campaign.load_config().variants)
+    assert all(re.fullmatch(r"[A-Za-z0-9_]+", n) for n in config.load_config().variants)
 
 
 def test_the_committed_config_loads():
-    cfg = campaign.load_config()
+    cfg = config.load_config()
     assert cfg.fid_n["record"] == 10_000 and cfg.variants[cfg.record_variant].model == "vae"
     assert {v.model for v in cfg.variants.values()} == {"ae", "vae", "cvae"}
 
@@ -154,19 +156,19 @@ BAD = {
 @pytest.mark.parametrize("case", sorted(BAD))
 def test_bad_config_is_one_line_naming_the_key(tmp_path, case):
     edit, expected = BAD[case]
-    with pytest.raises(campaign.CampaignError) as e:
-        campaign.load_config(_write(tmp_path, edit))
+    with pytest.raises(config.CampaignError) as e:
+        config.load_config(_write(tmp_path, edit))
     assert expected in str(e.value) and "\n" not in str(e.value)
 
 
 def test_fid_n_above_the_test_images_a_subset_leaves_is_refused():
     # with data.subset = 500 the test set holds 500 images: 1,000 used to be cut to 500 without a word
-    cfg, small = campaign.load_config(), params.from_dict({"data": {"subset": 500, "val_size": 100},
+    cfg, small = config.load_config(), params.from_dict({"data": {"subset": 500, "val_size": 100},
                                                            "evaluate": {"fid_samples": 100,
                                                                         "fid_samples_seed": 100}})  # fmt: skip
-    with pytest.raises(campaign.CampaignError, match=r"fid_n.\w+: \d+ is more than the 500 test images .*data.subset"):
-        campaign.check_with_study(cfg, small)
-    campaign.check_with_study(cfg, params.load())  # the committed pair is consistent
+    with pytest.raises(config.CampaignError, match=r"fid_n.\w+: \d+ is more than the 500 test images .*data.subset"):
+        config.check_with_study(cfg, small)
+    config.check_with_study(cfg, params.load())  # the committed pair is consistent
 
 
 def test_unreadable_config_says_how_to_restore(tmp_path):
@@ -174,36 +176,36 @@ def test_unreadable_config_says_how_to_restore(tmp_path):
     f.write_text("variants: [unclosed")
     # read by the study's loader (params.read_yaml), as DVC reads it
     with pytest.raises(StudyError, match=r"not valid YAML \(expected ',' or '\]', but got '<stream end>' at line 1"):
-        campaign.load_config(f)
+        config.load_config(f)
     with pytest.raises(StudyError, match="missing.yaml: not found; restore it with `git checkout"):
-        campaign.load_config(tmp_path / "missing.yaml")
+        config.load_config(tmp_path / "missing.yaml")
     f.write_text("fid_n: {record: 10000}\nfid_n: {record: 1000}\n")
     with pytest.raises(StudyError, match="fid_n: given twice"):
-        campaign.load_config(f)
+        config.load_config(f)
 
 
 def test_unknown_variant_names_the_known_ones():
-    with pytest.raises(campaign.CampaignError, match="campaign/params.yaml has: ae_z2"):
-        campaign.variant(campaign.load_config(), "vae_z3")
+    with pytest.raises(config.CampaignError, match="campaign/params.yaml has: ae_z2"):
+        config.variant(config.load_config(), "vae_z3")
 
 
-@pytest.mark.parametrize("args", [[], ["variant"], ["train"], ["record", "x"]])
+@pytest.mark.parametrize("args", [[], ["a", "b"]])
 def test_stage_usage_errors_are_one_line(args):
-    r = subprocess.run([sys.executable, "-m", "stages.campaign", *args], capture_output=True, text=True,
+    r = subprocess.run([sys.executable, "-m", "stages.campaign_variant", *args], capture_output=True, text=True,
                        cwd=PATHS["params"].parent.parent)  # fmt: skip
-    assert r.returncode != 0 and "usage: python -m stages.campaign" in r.stderr
+    assert r.returncode != 0 and "usage: python -m stages.campaign_variant <name>" in r.stderr
     assert "Traceback" not in r.stderr and len(r.stderr.strip().splitlines()) == 1
 
 
 def test_variant_params_override_only_the_variant_knobs():
-    cfg, p = campaign.load_config(), params.load()
+    cfg, p = config.load_config(), params.load()
     v = cfg.variants["vae_b4"]
-    pv = campaign.variant_params(p, v, cfg)
+    pv = config.variant_params(p, v, cfg)
     assert (pv.vae.beta, pv.latent_dim, pv.model.arch) == (4.0, 32, "dense")
     assert pv.evaluate.fid_samples == cfg.fid_n["beta"] and pv.evaluate.iw_samples == cfg.iw_samples
     assert pv.train == p.train and pv.seed == p.seed
-    assert campaign.spec(cfg.variants["vae_conv"], p).layers == p.model.conv.channels
-    assert isinstance(models.build(campaign.spec(cfg.variants["cvae"], p)), conditional.CVAE)
+    assert config.spec(cfg.variants["vae_conv"], p).layers == p.model.conv.channels
+    assert isinstance(models.build(config.spec(cfg.variants["cvae"], p)), conditional.CVAE)
 
 
 # ------------------------------------------------------------------ results table
@@ -225,7 +227,7 @@ def test_table_has_one_row_per_variant_and_sampler():
     assert df["mse"].tolist() == [0.5] * 3 and df["seconds"].tolist() == [90.0] * 3
     assert np.isnan(df["beta"].iloc[0]) and df["beta"].iloc[2] == 1.0  # beta means nothing for an AE
     assert list(campaign_report.own_rows(df)["variant"]) == ["a", "v"]
-    assert campaign.best_sampler({"samplers": {"gaussian": gen(80.0), "gmm": gen(60.0)}}) == "gmm"
+    assert run.best_sampler({"samplers": {"gaussian": gen(80.0), "gmm": gen(60.0)}}) == "gmm"
 
 
 def test_compare_reads_single_runs_against_the_study_seed_spread():

@@ -2,7 +2,8 @@ import numpy as np
 import pandas as pd
 from scipy.stats import norm
 
-from aevae import campaign_report, evaluate
+from aevae import evaluate
+from aevae.campaign import report as campaign_report
 
 
 def test_manifold_at_2d_is_the_prior_quantile_grid():

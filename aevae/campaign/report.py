@@ -18,7 +18,8 @@ import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 
-from aevae import campaign, plots  # noqa: E402
+from aevae import plots  # noqa: E402
+from aevae.campaign.config import OWN_SAMPLER, CampaignError  # noqa: E402
 from aevae.report import CONFIRMED, INCONCLUSIVE, REFUTED, Stat  # noqa: E402
 from aevae.study import METRICS  # noqa: E402
 
@@ -42,7 +43,7 @@ def _numbers(name: str, m: dict) -> None:
     found += [(f"samplers.{s}.{k}", v[k]) for s, v in m.get("samplers", {}).items() for k in GEN_KEYS if k in v]
     for key, v in found:
         if isinstance(v, bool) or not isinstance(v, int | float):
-            raise campaign.CampaignError(
+            raise CampaignError(
                 f"campaign/runs/{name}.json: {key} is {v!r}, not a number; `git checkout -- campaign/runs/{name}.json` "
                 f"restores the committed one, `dvc repro campaign/dvc.yaml:variant@{name}` rebuilds it"
             )
@@ -67,13 +68,13 @@ def table(runs: dict[str, dict]) -> pd.DataFrame:
 
 def ordered_samplers(run: dict) -> list[str]:
     """A run's samplers, its own first (the prior; the AE's fitted Gaussian), then the ex-post ones."""
-    own = campaign.OWN_SAMPLER[run["variant"]["model"]]
+    own = OWN_SAMPLER[run["variant"]["model"]]
     return sorted(run["samplers"], key=lambda s: (s != own, s))
 
 
 def own_rows(df: pd.DataFrame) -> pd.DataFrame:
     """The rows of each model's own sampler (the prior; the AE's fitted Gaussian)."""
-    return df[df["sampler"] == df["model"].map(campaign.OWN_SAMPLER)]
+    return df[df["sampler"] == df["model"].map(OWN_SAMPLER)]
 
 
 def _stat(row: pd.Series, key: str, seed_sd: dict[str, dict]) -> Stat:

@@ -1,0 +1,40 @@
+"""Stage record of the campaign (campaign/dvc.yaml): the record attempt, scored under both protocols.
+
+Usage: python -m stages.campaign_record. Paths: paths.yaml (campaign).
+"""
+
+import logging
+import time
+
+import numpy as np
+
+from aevae import data, evaluate, fid, fileio, paths, train
+from aevae.campaign import config, run
+from aevae.campaign.paths import PATHS
+from aevae.errors import cli
+from aevae.runtime import device
+
+
+def main() -> None:
+    cfg, p = config.load_checked()
+    name = cfg.record_variant
+    v = config.variant(cfg, name)
+    ref = fid.load_reference(paths.FID_REFERENCE / paths.FEATURES_FILE, cfg.fid_n["record"])
+    sampler = run.best_sampler(config.read_json(PATHS["runs"] / f"{name}.json"), name)
+    expect = config.spec(v, config.variant_params(p, v, cfg))
+    model, _ = train.load_model(PATHS["models"] / f"{name}.pt", expect=expect)
+    dev = device()
+    t = time.perf_counter()
+    z_train = evaluate.map_batches(model.to(dev).embed, data.load_split("train").x, dev)
+    out, kept = run.record_attempt(model, z_train, sampler, cfg, p, dev, run.inception(dev), ref)
+    out["variant"] = name
+    out["seconds"] = round(time.perf_counter() - t, 1)
+    with fileio.atomic_dir(PATHS["record"]) as tmp:
+        for key, arr in kept.items():
+            np.save(tmp / f"{key}.npy", arr)
+    fileio.write_json(PATHS["runs"] / "record.json", out)
+    logging.info("record: %s", {k: out[k] for k in ("sampler", "ours", "dai_wipf")})
+
+
+if __name__ == "__main__":
+    cli(main)
