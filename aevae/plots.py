@@ -183,20 +183,3 @@ def metrics_bars(stats: dict[str, dict], labels: dict[str, str], path: Path) -> 
         f"{k.upper()} = {v}" for k, v in labels.items()), fontsize=9)  # fmt: skip
     fig.tight_layout()
     _save(fig, path)
-
-
-def sweep(table: pd.DataFrame, keys: list[str], path: Path) -> None:
-    """Each metric against latent_dim (log2 axis), one line per model."""
-    fig, axes = plt.subplots(1, len(keys), figsize=(2.6 * len(keys), 3.0))
-    for ax, key in zip(axes, keys, strict=True):
-        for kind, df in table.groupby("model"):
-            ax.plot(df["latent_dim"], df[key], "o-", color=COLORS[kind], label=kind.upper())
-        ax.set_xscale("log", base=2)
-        ax.set_xticks(sorted(table["latent_dim"].unique()))
-        ax.xaxis.set_major_formatter(matplotlib.ticker.ScalarFormatter())
-        ax.set_xlabel("latent_dim")
-        ax.set_title(f"{METRICS[key].label}\n({_better(key)})", fontsize=8)
-    axes[0].legend(frameon=False)
-    fig.suptitle("The latent_dim sweep: every metric against the latent size")
-    fig.tight_layout()
-    _save(fig, path)

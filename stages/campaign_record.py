@@ -19,14 +19,18 @@ def main() -> None:
     cfg, p = config.load_checked()
     name = cfg.record_variant
     v = config.variant(cfg, name)
-    ref = fid.load_reference(paths.FID_REFERENCE / paths.FEATURES_FILE, cfg.fid_n["record"])
-    sampler = run.best_sampler(config.read_json(PATHS["runs"] / f"{name}.json"), name)
+    n = cfg.fid_n["record"]
+    refs = {"ours": fid.load_reference(paths.FID_REFERENCE / paths.FEATURES_FILE, n),
+            "dai_wipf": fid.load_reference(PATHS["reference"] / paths.FEATURES_FILE, n)}  # fmt: skip
+    primary = config.run_name(name, 0)
+    sampler = run.best_sampler(config.read_json(PATHS["runs"] / f"{primary}.json"), primary)
     expect = config.spec(v, config.variant_params(p, v, cfg))
-    model, _ = train.load_model(PATHS["models"] / f"{name}.pt", expect=expect)
+    model, _ = train.load_model(PATHS["models"] / f"{primary}.pt", expect=expect, replicate=0)
     dev = device()
     t = time.perf_counter()
     z_train = evaluate.map_batches(model.to(dev).embed, data.load_split("train").x, dev)
-    out, kept = run.record_attempt(model, z_train, sampler, cfg, p, dev, run.inception(dev), ref)
+    net = fid.extractor(paths.FID_WEIGHTS, dev)
+    out, kept = run.record_attempt(model, z_train, sampler, cfg, p, dev, net, refs)
     out["variant"] = name
     out["seconds"] = round(time.perf_counter() - t, 1)
     with fileio.atomic_dir(PATHS["record"]) as tmp:

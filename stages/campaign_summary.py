@@ -4,7 +4,7 @@ source report"), from the campaign's metrics files. What it reads and writes: ca
 
 import logging
 
-from aevae import data, fileio, params, paths
+from aevae import data, fileio, paths
 from aevae.campaign import config
 from aevae.campaign import report as campaign_report
 from aevae.campaign.paths import PATHS
@@ -16,63 +16,71 @@ def _read_inputs():
     cfg = config.load_config()
     runs, missing = {}, []
     for name in cfg.variants:
-        f = PATHS["runs"] / f"{name}.json"
-        if f.is_file():
-            runs[name] = config.read_json(f)
-        else:
-            missing.append(name)
+        for seed in cfg.seeds_of(name):
+            run = config.run_name(name, seed)
+            f = PATHS["runs"] / f"{run}.json"
+            if f.is_file():
+                runs[run] = config.read_json(f)
+            else:
+                missing.append(run)
     if not runs:
         raise config.CampaignError("no variant has run yet; `make campaign` runs them")
-    extra = {"fid_n": cfg.fid_n, "labels": {n: v.label for n, v in cfg.variants.items()},
-             "study_fid_n": params.load().evaluate.fid_samples}  # fmt: skip
-    done = {"classifier": paths.JUDGE_METRICS, "record": PATHS["runs"] / "record.json"}
-    extra.update({k: config.read_json(f) for k, f in done.items() if f.is_file()})
-    study = config.read_json(paths.STUDY)
-    if not isinstance(study.get("models") if isinstance(study, dict) else None, dict):
-        raise config.CampaignError(f"{paths.STUDY}: holds no `models`; `git checkout -- {paths.STUDY.name}` "
-                                     "or `dvc repro plot` restores it")  # fmt: skip
-    return cfg, runs, missing, extra, study["models"]
+    extra = {}
+    if paths.JUDGE_METRICS.is_file():
+        extra["judge"] = config.read_json(paths.JUDGE_METRICS)
+    record = PATHS["runs"] / "record.json"
+    if record.is_file():
+        extra["record"] = config.read_json(record)
+        extra["record_model"] = cfg.variants[cfg.record_variant].model
+    return cfg, runs, missing, extra
 
 
-def _figures(df, runs: dict, extra: dict, out) -> None:
+def _figures(cfg, df, runs: dict, extra: dict, out) -> None:
     """Every figure of the summary, drawn into the folder ``out``."""
-    if (df["family"] == "latent").any():
-        campaign_report.sweep_figure(df, out / "sweep.png")
-    if len(campaign_report.beta_rows(df)) > 1:
-        campaign_report.beta_figure(df, out / "beta.png")
+    lat = [v for t in cfg.trends.values() if t.by == "latent" for v in t.variants]
+    if lat:
+        campaign_report.sweep_figure(df, lat, out / "sweep.png")
+    beta = [v for t in cfg.trends.values() if t.by == "beta" for v in t.variants]
+    if beta:
+        campaign_report.beta_figure(df, beta, out / "beta.png")
     evals = PATHS["eval"]
-    cvae = next((n for n, r in runs.items() if r["variant"]["model"] == "cvae"), None)
+    primaries = {n: r for n, r in runs.items() if r["variant"]["seed"] == 0}
+    cvae = next((n for n, r in primaries.items() if r["variant"]["model"] == "cvae"), None)
     if cvae is not None:
-        grid = fileio.load_npy(evals / cvae / "samples_prior.npy")
+        grid = fileio.load_npy(evals / cvae / "samples_normal.npy")
         campaign_report.samples_figure({"prior samples, each row given one class": grid}, out / "cvae_samples.png",
                                        "Conditional VAE samples", row_labels=data.CLASSES)  # fmt: skip
-    with_samplers = {n: campaign_report.ordered_samplers(r) for n, r in runs.items() if len(r["samplers"]) > 1}
-    panels = {f"{extra['labels'][n]}: {s}": fileio.load_npy(evals / n / f"samples_{s}.npy")
-              for n, samplers in with_samplers.items() for s in samplers}  # fmt: skip
+    panels = {}
+    for n, r in primaries.items():
+        names = config.samplers_of(r)
+        if len(names) > 2 and r["variant"]["model"] != "cvae":
+            panels.update({f"{n}: {s}": fileio.load_npy(evals / n / f"samples_{s}.npy") for s in names})
     if panels:
         campaign_report.samples_figure(panels, out / "samplers.png", "Same decoder, different sampler of codes", 8, 8)
     if "record" in extra:
         u8 = fileio.load_npy(PATHS["record"] / "ours.npy")[:100]  # fewer on a small profile
         u8 = u8.reshape(len(u8), -1) / 255.0
-        campaign_report.samples_figure({f"{extra['labels'][extra['record']['variant']]}, "
-                                        f"{extra['record']['sampler']} sampler": u8}, out / "record.png",
-                                       f"The record attempt's samples (first {len(u8)} of "
-                                       f"{extra['record']['fid_n']:,})")  # fmt: skip
+        rec = extra["record"]
+        title = f"The record attempt's samples (first {len(u8)} of {rec['fid_n']:,})"
+        campaign_report.samples_figure({f"{rec['variant']}, {rec['sampler']} sampler": u8}, out / "record.png", title)
 
 
 def main() -> None:
-    cfg, runs, missing, extra, seed_sd = _read_inputs()
+    cfg, runs, missing, extra = _read_inputs()
     # everything is computed before anything is written: a bad input leaves the committed results whole
     try:
         df = campaign_report.table(runs)
-        # the campaign's own stages (the class judge is the study's)
-        extra["seconds"] = float(df.drop_duplicates("variant")["seconds"].sum()) + (
-            extra["record"]["seconds"] if "record" in extra else 0.0
+        results = campaign_report.tests(cfg, df)
+        extra["seconds"] = float(df["seconds"].sum()) + (extra["record"]["seconds"] if "record" in extra else 0.0)
+        extra["device"] = ", ".join(
+            sorted({r["protocol"]["device"] for r in runs.values() if "device" in r["protocol"]})
         )
-        devices = {r["protocol"]["device"] for r in runs.values() if "device" in r["protocol"]}
-        extra["device"] = ", ".join(sorted(devices))
+        cv = [r for r in runs.values() if r["variant"]["model"] == "cvae" and r["variant"]["seed"] == 0]
+        if cv:
+            rates = cv[0]["sample_class_acc_by_class"]
+            extra["cvae_by_class"] = ", ".join(f"{c} {v:.2f}" for c, v in zip(data.CLASSES, rates, strict=True))
         rel = PATHS["figures"].relative_to(PATHS["report"].parent)
-        report = campaign_report.render(df, extra, seed_sd, str(rel), missing)
+        report = campaign_report.render(cfg, df, results, extra, str(rel), missing)
         csv = df.to_csv(index=False)
     except (KeyError, TypeError, ValueError, AttributeError, IndexError) as e:
         raise config.CampaignError(
@@ -81,10 +89,10 @@ def main() -> None:
             "restores the committed ones, `make campaign` rebuilds them"
         ) from None
     with fileio.atomic_dir(PATHS["figures"]) as tmp:  # a figure whose variants are gone does not outlive them
-        _figures(df, runs, extra, tmp)
+        _figures(cfg, df, runs, extra, tmp)
     fileio.write_text(PATHS["results"], csv)
     fileio.write_text(PATHS["report"], report)
-    logging.info("campaign: %d variants, %d rows; missing %s", len(runs), len(df), missing or "none")
+    logging.info("campaign: %d runs; missing %s", len(runs), missing or "none")
 
 
 if __name__ == "__main__":

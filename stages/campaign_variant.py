@@ -1,6 +1,7 @@
-"""Stage variant@<name> of the campaign (campaign/dvc.yaml): one variant trained and evaluated.
+"""Stages variant@<name> and replicate@<name>-<s> of the campaign (campaign/dvc.yaml): one variant trained
+at seed + s and evaluated; its files are named <name>-<s>.
 
-Usage: python -m stages.campaign_variant <name>. Paths: paths.yaml (campaign).
+Usage: python -m stages.campaign_variant <name> <s>. Paths: paths.yaml (campaign).
 """
 
 import logging
@@ -16,24 +17,31 @@ from aevae.runtime import device
 
 
 def main() -> None:
-    if len(sys.argv) != 2:
-        raise StudyError(f"usage: python -m stages.campaign_variant <name>; got {' '.join(sys.argv[1:]) or 'nothing'}")
+    args = sys.argv[1:]
+    if len(args) != 2 or not args[1].isdigit():
+        raise StudyError(
+            f"usage: python -m stages.campaign_variant <name> <seed offset>; got {' '.join(args) or 'nothing'}"
+        )
     cfg, p = config.load_checked()
-    name = sys.argv[1]
+    name, seed = args[0], int(args[1])
     v = config.variant(cfg, name)
-    out_eval, out_run = PATHS["eval"] / name, PATHS["runs"] / f"{name}.json"
+    if seed not in cfg.seeds_of(name):
+        raise StudyError(f"variant {name} trains at seed offsets {list(cfg.seeds_of(name))} (roles.replicated and "
+                         f"seeds in campaign/params.yaml), not {seed}")  # fmt: skip
+    run_name = config.run_name(name, seed)
+    out_eval, out_run = PATHS["eval"] / run_name, PATHS["runs"] / f"{run_name}.json"
     dev = device()
     judge_net = judge.load(paths.JUDGE)
     ref = fid.load_reference(paths.FID_REFERENCE / paths.FEATURES_FILE, cfg.fid_n[v.family])
     splits = {s: data.load_split(s) for s in ("train", "val", "test")}
-    metrics, arrays, curves, ckpt = run.run_variant(v, cfg, p, splits, dev, run.inception(dev), ref, judge_net)
-    fileio.save_torch(PATHS["models"] / f"{name}.pt", ckpt)
-    fileio.write_text(PATHS["curves"] / f"{name}.csv", train.curves_csv(curves))
+    metrics, arrays, curves, ckpt = run.run_variant(v, cfg, p, splits, dev, run.inception(dev), ref, judge_net, seed)
+    fileio.save_torch(PATHS["models"] / f"{run_name}.pt", ckpt)
+    fileio.write_text(PATHS["curves"] / f"{run_name}.csv", train.curves_csv(curves))
     with fileio.atomic_dir(out_eval) as tmp:
         for key, arr in arrays.items():
             np.save(tmp / f"{key}.npy", arr)
     fileio.write_json(out_run, metrics)
-    logging.info("%s: %s", name, {k: metrics[k] for k in ("mse", "fid_samples", "seconds")})
+    logging.info("%s: %s", run_name, {k: metrics.get(k) for k in ("mse", "fid_normal", "seconds")})
 
 
 if __name__ == "__main__":

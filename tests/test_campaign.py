@@ -4,6 +4,7 @@ conditional VAE, the config's one-line errors and the results table."""
 from __future__ import annotations
 
 import dataclasses
+import math
 import re
 import subprocess
 import sys
@@ -11,11 +12,12 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+import scipy.stats as st
 import torch
 import yaml
 
-from aevae import losses, models, params, samplers, train
-from aevae.campaign import conditional, config, run
+from aevae import fid, losses, models, params, samplers, train
+from aevae.campaign import conditional, config, protocol, run, vaegan
 from aevae.campaign import report as campaign_report
 from aevae.campaign.paths import PATHS
 from aevae.errors import StudyError
@@ -24,18 +26,9 @@ from aevae.models import Spec
 # ------------------------------------------------------------------ FID
 
 
-def test_scores_bootstrap_spread_shrinks_with_more_images():
-    r = np.random.default_rng(1)
-    sds = []
-    for n in (60, 600):
-        ref, gen = r.normal(size=(n, 16)), r.normal(0.3, 1.0, (n, 16))
-        sds.append(run.scores(gen, ref, 10, torch.Generator().manual_seed(0))["fid_sd"])
-    assert sds[1] < sds[0] / 2
-
-
 def test_dai_wipf_rescale_maps_each_image_to_0_1():
     x = np.array([[0.2, 0.4, 0.6], [0.5, 0.5, 0.5], [0.0, 1.0, 0.25]], np.float32)
-    out = run.dai_wipf_rescale(x)
+    out = protocol.rescale(x)
     np.testing.assert_allclose(out[0], [0.0, 0.5, 1.0], atol=1e-6)
     np.testing.assert_array_equal(out[1], x[1])  # a constant image has no range: left as it is
     np.testing.assert_array_equal(out[2], x[2])  # already spans [0, 1]
@@ -121,35 +114,104 @@ def test_variant_names_are_plain_dvc_params_keys():
 def test_the_committed_config_loads():
     cfg = config.load_config()
     assert cfg.fid_n["record"] == 10_000 and cfg.variants[cfg.record_variant].model == "vae"
-    assert {v.model for v in cfg.variants.values()} == {"ae", "vae", "cvae"}
+    assert {v.model for v in cfg.variants.values()} == {"ae", "vae", "cvae", "vaegan"}
+    # every comparison's sides have their own seeds; every trend has enough settings for its exact test
+    assert all({c.first, c.second} <= set(cfg.replicated) for c in cfg.comparisons.values())
+    assert all(len(t.variants) >= 5 for t in cfg.trends.values())
+    assert cfg.seeds_of("vae_z32") == (0, 1, 2) and cfg.seeds_of("ae_z2") == (0,)
 
 
 BAD = {
-    "unknown model": (lambda r: r["variants"]["ae_z2"].update(model="gan"), "variants.ae_z2.model: 'gan'"),
-    "conv cvae": (lambda r: r["variants"]["cvae"].update(arch="conv"), "variants.cvae.arch: 'conv'"),
+    "unknown model": (
+        lambda r: r["variants"]["ae_z2"].update(model="gan"),
+        "variants.ae_z2.model: unknown choice 'gan'",
+    ),
+    "conv cvae": (lambda r: r["variants"]["cvae"].update(arch="conv"), "variants.cvae: the cvae is dense only"),
+    "vaegan without gan": (
+        lambda r: r["variants"]["vaegan_z32"].pop("gan"),
+        "variants.vaegan_z32.gan: a VAE-GAN needs",
+    ),
+    "gan on a vae": (
+        lambda r: r["variants"]["vae_z2"].update(gan={"epochs": 1}),
+        "variants.vae_z2.gan: a vae has none",
+    ),
+    "gan lr text": (
+        lambda r: r["variants"]["vaegan_z32"]["gan"].update(lr="1e-4x"),
+        "variants.vaegan_z32.gan.lr: expected a number",
+    ),
+    "train override": (lambda r: r["variants"]["ae_z2"].update(train={"lr": 0}), "variants.ae_z2.train.lr: 0"),
+    "replicated unknown": (
+        lambda r: r["roles"].update(replicated=["nope"]),
+        "roles.replicated: 'nope' is not a variant",
+    ),
+    "comparison side not replicated": (
+        lambda r: r["roles"]["comparisons"]["hybrid"].update(second="ae_z2"),
+        "'ae_z2' is not in roles.replicated",
+    ),
+    "unknown measure": (
+        lambda r: r["roles"]["trends"]["beta"].update(measures=["accuracy"]),
+        "roles.trends.beta.measures: 'accuracy' is not a measure",
+    ),
+    "trend of two": (
+        lambda r: r["roles"]["trends"]["beta"].update(variants=["vae_b2", "vae_b4"]),
+        "at least 3 settings",
+    ),
+    "unknown role": (lambda r: r["roles"].update(pairs=[]), "roles.pairs: unknown key"),
+    "replicated not a list": (lambda r: r["roles"].update(replicated=5), "roles.replicated: expected a list"),
+    "comparisons a list": (lambda r: r["roles"].update(comparisons=[]), "roles.comparisons: expected a mapping"),
+    "a side against itself": (
+        lambda r: r["roles"]["comparisons"]["hybrid"].update(second="vaegan_z32"),
+        "first and second are both 'vaegan_z32'",
+    ),
+    "a trend over one setting twice": (
+        lambda r: r["roles"]["trends"]["latent_ae"].update(variants=["ae_z2", "ae_z8", "ae_z16", "ae_z32", "vae_z32"]),
+        "two variants share a latent",
+    ),
+    "a measure one side lacks": (
+        lambda r: r["roles"]["comparisons"]["hybrid"].update(measures=["fid_gaussian"]),
+        "'fid_gaussian' is not measured for vaegan_z32, vae_z32",
+    ),
+    "a VAE bound on an AE": (
+        lambda r: r["roles"]["trends"]["latent_ae"].update(measures=["kl"]),
+        "'kl' is not measured for ae_z2",
+    ),
+    "seeds null": (lambda r: r.update(seeds=None), "seeds: a value is required"),
+    "vaegan with train overrides": (
+        lambda r: r["variants"]["vaegan_z32"].update(train={"lr": 0.1}),
+        "a vaegan trains by its gan knobs",
+    ),
+    "repeated seed": (lambda r: r.update(seeds=[1, 1]), "seeds: [1, 1] repeats a seed"),
+    "seed a string": (lambda r: r.update(seeds=["1"]), "seeds[0]: expected an integer"),
     "family without fid_n": (lambda r: r["variants"]["ae_z2"].update(family="x"), "variants.ae_z2.family: 'x'"),
     "unknown sampler": (lambda r: r["variants"]["ae_z2"].update(samplers=["flow"]), "variants.ae_z2.samplers"),
-    "record not a VAE": (lambda r: r["record"].update(variant="ae_conv"), "record.variant: 'ae_conv'"),
+    "record not a VAE": (lambda r: r["record"].update(variant="ae_z8"), "record.variant: 'ae_z8'"),
     "record unknown": (lambda r: r["record"].update(variant="nope"), "record.variant: 'nope'"),
     "fid_n too small": (lambda r: r["fid_n"].update(latent=10), "fid_n.latent: 10"),
     "fid_n a string": (lambda r: r["fid_n"].update(latent="1000"), "fid_n.latent: '1000'"),
     "missing key": (lambda r: r.pop("iw_samples"), "campaign.iw_samples: missing"),
-    "latent a bool": (lambda r: r["variants"]["ae_z2"].update(latent=True), "variants.ae_z2.latent: True"),
+    "latent a bool": (
+        lambda r: r["variants"]["ae_z2"].update(latent=True),
+        "variants.ae_z2.latent: expected an integer",
+    ),
     "negative beta": (lambda r: r["variants"]["vae_z2"].update(beta=-1), "variants.vae_z2.beta: -1"),
     "no record size": (lambda r: r["fid_n"].pop("record"), "fid_n.record: missing"),
-    "empty hidden": (lambda r: r["two_stage"].update(hidden=[]), "two_stage.hidden"),
+    "zero hidden": (lambda r: r["two_stage"].update(hidden=[0]), "two_stage.hidden[0]: 0 is out of range"),
     # a key the campaign does not read would silently fall back to its default: every level refuses it
     "misspelled variant key": (
         lambda r: r["variants"]["vae_z2"].update(bta=4.0),
         "variants.vae_z2.bta: unknown key; allowed under variants.vae_z2: family, model",
     ),
-    "unknown top-level key": (lambda r: r.update(fid_samples=5), "fid_samples: unknown key; allowed under the top"),
+    "unknown top-level key": (lambda r: r.update(fid_samples=5), "fid_samples: unknown key in campaign/params.yaml"),
     "unknown nested key": (lambda r: r["two_stage"].update(epoch=3), "two_stage.epoch: unknown key"),
     "a dot in a variant name": (
         lambda r: r["variants"].update({"vae_b0.5": dict(r["variants"]["vae_z2"])}),
         "variants.vae_b0.5: a variant name is letters, digits and _ only",
     ),
     "variant not a mapping": (lambda r: r["variants"].update(v1=[1, 2]), "variants.v1: expected a mapping"),
+    "variant name with a dash": (
+        lambda r: r["variants"].update({"v-1": {"family": "latent", "model": "ae", "arch": "dense", "latent": 2}}),
+        "variants.v-1: a variant name",
+    ),
 }
 
 
@@ -202,38 +264,146 @@ def test_variant_params_override_only_the_variant_knobs():
     v = cfg.variants["vae_b4"]
     pv = config.variant_params(p, v, cfg)
     assert (pv.vae.beta, pv.latent_dim, pv.model.arch) == (4.0, 32, "dense")
-    assert pv.evaluate.fid_samples == cfg.fid_n["beta"] and pv.evaluate.iw_samples == cfg.iw_samples
+    assert pv.evaluate.fid_samples_seed == cfg.fid_n["beta"] and pv.evaluate.iw_samples == cfg.iw_samples
     assert pv.train == p.train and pv.seed == p.seed
-    assert config.spec(cfg.variants["vae_conv"], p).layers == p.model.conv.channels
     assert isinstance(models.build(config.spec(cfg.variants["cvae"], p)), conditional.CVAE)
+    # the published network's pair: their optimizer for both, the same latent, a similar parameter count
+    conv, dense = cfg.variants["vae_infogan"], cfg.variants["vae_dense_wide"]
+    pc, pd_ = config.variant_params(p, conv, cfg), config.variant_params(p, dense, cfg)
+    assert pc.train == pd_.train and (pc.train.lr, pc.train.batch_size) == (1e-4, 64)
+    assert pc.train.min_improvement == p.train.min_improvement  # what the variant does not name stays the study's
+    sizes = [
+        sum(t.numel() for t in models.build(config.spec(v, pv)).parameters()) for v, pv in ((conv, pc), (dense, pd_))
+    ]
+    assert abs(sizes[0] / sizes[1] - 1) < 0.02 and conv.latent == dense.latent == 64
+    assert config.spec(cfg.variants["vaegan_z32"], p) == dataclasses.replace(
+        config.spec(cfg.variants["vae_z32"], p), name="vaegan_z32"
+    )
 
 
-# ------------------------------------------------------------------ results table
+# ------------------------------------------------------------------ results table and tests
 
 
-def _run(model: str, samplers_: dict, **extra) -> dict:
-    base = {k: 0.5 for k in campaign_report.METRIC_COLUMNS if k != "seconds"}
-    return {**base, "variant": {"family": "latent", "model": model, "arch": "dense", "latent": 8, "beta": 1.0},
-            "fid_n": 1000, "epochs": 20, "best_epoch": 19, "seconds": {"train": 60.0, "evaluate": 30.0},
-            "samplers": samplers_, **extra}  # fmt: skip
+def _run(name: str, seed: int, model: str = "vae", **metrics) -> dict:
+    v = {"name": name, "seed": seed, "family": "latent", "model": model, "arch": "dense", "latent": 8, "beta": 1.0}
+    return {"variant": v, "fid_n": 1000, "epochs": 20, "best_epoch": 19, "stopped": "plateau",
+            "seconds": {"train": 60.0, "evaluate": 30.0}, "protocol": {}, **metrics}  # fmt: skip
 
 
-def test_table_has_one_row_per_variant_and_sampler():
-    gen = lambda f: {"fid_samples": f, "fid_samples_sd": 1.0, "precision": 0.3, "recall": 0.1}  # noqa: E731
-    df = campaign_report.table({"a": _run("ae", {"gaussian": gen(80.0), "gmm": gen(60.0)}),
-                                "v": _run("vae", {"prior": gen(70.0)})})  # fmt: skip
-    assert list(df["sampler"]) == ["gaussian", "gmm", "prior"]
-    assert list(df["fid_samples"]) == [80.0, 60.0, 70.0]
-    assert df["mse"].tolist() == [0.5] * 3 and df["seconds"].tolist() == [90.0] * 3
-    assert np.isnan(df["beta"].iloc[0]) and df["beta"].iloc[2] == 1.0  # beta means nothing for an AE
-    assert list(campaign_report.own_rows(df)["variant"]) == ["a", "v"]
-    assert run.best_sampler({"samplers": {"gaussian": gen(80.0), "gmm": gen(60.0)}}) == "gmm"
+def test_table_has_one_row_per_run_and_the_best_sampler_reads_it():
+    df = campaign_report.table({"a-0": _run("a", 0, "ae", mse=0.5, fid_gaussian=80.0, fid_gmm=60.0),
+                                "v-0": _run("v", 0, mse=0.4, fid_normal=70.0)})  # fmt: skip
+    assert list(df["run"]) == ["a-0", "v-0"] and df["seconds"].tolist() == [90.0, 90.0]
+    assert np.isnan(df["beta"].iloc[0]) and df["beta"].iloc[1] == 1.0  # beta means nothing for an AE
+    assert run.best_sampler(_run("a", 0, "ae", fid_recon=5.0, fid_gaussian=80.0, fid_gmm=60.0)) == "gmm"
+    with pytest.raises(config.CampaignError, match=r"runs/x-0.json: mse is 'a', not a number"):
+        campaign_report.table({"x-0": _run("x", 0, mse="a")})
 
 
-def test_compare_reads_single_runs_against_the_study_seed_spread():
-    a = {"mse": 0.010, "model": "ae"}
-    b = {"mse": 0.012, "model": "ae"}
-    sd = lambda s: {"ae": {"mse": {"sd": s}}}  # noqa: E731
-    assert campaign_report.compare(a, b, "mse", sd(0.0005)) == "confirmed"  # gap 0.002 > 2 x 0.0005
-    assert campaign_report.compare(a, b, "mse", sd(0.002)) == "inconclusive"
-    assert campaign_report.compare(b, a, "mse", sd(0.0005)) == "refuted"
+CMP = config.Comparison("better", "g", "v", ("fid_normal", "sharpness"))
+
+
+def _two(first: dict, second: dict):
+    runs = {f"g-{i}": _run("g", i, "vaegan", **{k: v[i] for k, v in first.items()}) for i in range(3)}
+    runs |= {f"v-{i}": _run("v", i, **{k: v[i] for k, v in second.items()}) for i in range(3)}
+    return campaign_report.table(runs)
+
+
+def test_comparison_is_welch_on_each_sides_own_seeds_oriented_by_the_measure():
+    df = _two({"fid_normal": (60.0, 61.0, 62.0), "sharpness": (0.99, 1.0, 1.01)},
+              {"fid_normal": (70.0, 71.5, 72.0), "sharpness": (1.20, 1.21, 1.22)})  # fmt: skip
+    fid_r = campaign_report.comparison("fid_normal", CMP, df)
+    expect = st.ttest_ind([-60.0, -61.0, -62.0], [-70.0, -71.5, -72.0], equal_var=False)
+    assert fid_r.effect == pytest.approx(71.1667 - 61.0, abs=1e-3) and fid_r.p == pytest.approx(expect.pvalue)
+    sharp = campaign_report.comparison("sharpness", CMP, df)
+    assert sharp.effect > 0  # closer to 1 is better: 1.0 beats 1.21 though 1.21 > 1.0
+    # both confirmed after Holm over the two; the reverse claim is refuted; one seed a side: nothing to test
+    results = campaign_report._decide("h", [fid_r, sharp])
+    assert [r.verdict for r in results] == ["confirmed", "confirmed"] and campaign_report.verdicts(results) == {
+        "h": "confirmed"}  # fmt: skip
+    rev = campaign_report._decide("r", [campaign_report.comparison("fid_normal", config.Comparison("c", "v", "g", ()),
+                                                                   df)])  # fmt: skip
+    assert rev[0].verdict == "refuted"
+    one = campaign_report.table({"g-0": _run("g", 0, fid_normal=60.0), "v-0": _run("v", 0, fid_normal=70.0)})
+    assert math.isnan(campaign_report.comparison("fid_normal", CMP, one).p)
+
+
+def test_a_difference_within_the_seed_noise_is_inconclusive():
+    df = _two({"fid_normal": (60.0, 70.0, 65.0), "sharpness": (1, 1, 1)},
+              {"fid_normal": (64.0, 66.0, 68.0), "sharpness": (1, 1, 1)})  # fmt: skip
+    r = campaign_report._decide("h", [campaign_report.comparison("fid_normal", CMP, df)])
+    assert r[0].verdict == "inconclusive"
+
+
+def _sweep(values_: list[float], key: str = "latent_acc"):
+    runs = {f"s{i}-0": _run(f"s{i}", 0, **{key: v}) for i, v in enumerate(values_)}
+    for i, r in enumerate(runs.values()):
+        r["variant"]["latent"] = 2**i
+    df = campaign_report.table(runs)
+    t = config.Trend("grows", "latent", tuple(f"s{i}" for i in range(len(values_))), (key,))
+    return campaign_report.trend(key, t, df, campaign_report.means(df))
+
+
+def test_trend_is_kendalls_tau_exact_over_the_settings_oriented_by_the_measure():
+    r = _sweep([0.6, 0.7, 0.75, 0.8, 0.85])
+    assert r.effect == pytest.approx(1.0) and r.p == pytest.approx(2 / 120)  # exact two-sided p, perfect order of 5
+    assert _sweep([0.05, 0.04, 0.03, 0.02, 0.01], "mse").effect == pytest.approx(1.0)  # lower MSE: improves
+    assert _sweep([0.85, 0.8, 0.75, 0.7, 0.6]).effect == pytest.approx(-1.0)
+    assert _sweep([0.6, 0.8, 0.7, 0.85, 0.75]).p > 0.2  # no order: nothing
+    assert math.isnan(_sweep([0.6, 0.7]).p)  # two settings: nothing to test
+
+
+# ------------------------------------------------------------------ VAE-GAN
+
+
+def test_vaegan_losses_have_their_analytic_values():
+    d = vaegan.Discriminator((4, 8), 16).eval()
+    x = torch.rand(6, 784)
+    assert vaegan.feature_loss(d, x, x).item() == 0.0 and vaegan.feature_loss(d, x, 1 - x).item() > 0
+    torch.nn.init.zeros_(d.upper[-1].weight), torch.nn.init.zeros_(d.upper[-1].bias)  # D(x) = 1/2 everywhere
+    real, fake, gen = vaegan.gan_terms(d, x, torch.rand(6, 784))
+    assert real.item() == pytest.approx(math.log(2)) and fake.item() == pytest.approx(math.log(2))
+    assert gen.item() == pytest.approx(math.log(2))
+
+
+def test_vaegan_trains_the_vae_it_is_built_on_deterministically():
+    p = params.from_dict({"train": {"batch_size": 32}})
+    s = Spec("g", "vae", "dense", 2, (16,))
+    knobs = vaegan.GanKnobs(epochs=2, lr=1e-3, recon_weight=1.0, pixel_weight=0.0, channels=(4, 8), hidden=16)
+    x = np.random.default_rng(0).random((96, 784), dtype=np.float32)
+    a, da = vaegan.train_vaegan(s, p, knobs, x, x[:32], torch.device("cpu"))
+    b, _ = vaegan.train_vaegan(s, p, knobs, x, x[:32], torch.device("cpu"))
+    assert isinstance(a.model, models.VAE) and len(a.curves) == 2 and a.stopped == "max_epochs"
+    assert all(math.isfinite(v) for row in a.curves for v in row.values())
+    assert {"train_feat", "train_d_real", "train_d_fake", "train_g", "val_loss", "val_kl"} <= set(a.curves[0])
+    for k, v in a.model.state_dict().items():
+        assert torch.equal(v, b.model.state_dict()[k]), k
+    with pytest.raises(ValueError, match="built on a VAE"):
+        vaegan.train_vaegan(dataclasses.replace(s, kind="ae"), p, knobs, x, x[:32], torch.device("cpu"))
+
+
+# ------------------------------------------------------------------ Dai & Wipf's protocol
+
+
+@pytest.mark.slow
+def test_dai_wipf_features_equal_the_torchmetrics_network_that_resizes_as_tf1(splits, fid_weights, inception):
+    # an independent route: torchmetrics' copy of torch-fidelity's forward resizes any non-299 input with
+    # TF1's bilinear and normalizes; ours feeds the same resize into the fused network. torchmetrics resizes
+    # with antialiasing unless told not to (its default, not TF1's: 15-27% off on these features)
+    u8 = fid.to_uint8(splits["test"].x[:32]).numpy()
+    standard = fid.reference_extractor(fid_weights)
+    standard.use_antialias = False
+    with torch.inference_mode():
+        want = standard(torch.from_numpy(u8)[:, None].expand(-1, 3, -1, -1).contiguous()).double().numpy()
+    got = protocol.features(protocol.real_inputs(u8), inception).astype(np.float64)
+    rel = np.linalg.norm(got - want, axis=1) / np.linalg.norm(want, axis=1)
+    assert rel.max() < 1e-5, rel.max()
+    # generated images spanning [0, 1] exactly: min-max leaves them, x 255 gives the same gray levels
+    spans = u8.reshape(32, -1).astype(np.float32) / 255
+    spans[:, 0], spans[:, -1] = 0.0, 1.0
+    theirs = protocol.features(protocol.generated_inputs(spans), inception)
+    same = protocol.features(protocol.real_inputs(np.round(spans * 255).astype(np.uint8)), inception)
+    np.testing.assert_allclose(theirs, same, rtol=1e-4, atol=1e-4)
+    # and the protocols differ: ours rounds and resizes half-pixel (on these images, by more than round-off)
+    ours = fid.features(fid.to_uint8(spans), inception)
+    assert np.abs(ours - same).max() > 1e-2

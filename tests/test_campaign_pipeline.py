@@ -19,20 +19,32 @@ import yaml
 from tests.dvc_project import SMALL, commit, dvc, env, project_copy, set_params
 
 pytestmark = pytest.mark.slow
+GAN = {"epochs": 1, "lr": 0.0002, "recon_weight": 1.0, "pixel_weight": 0.0, "channels": [8, 16], "hidden": 32}
 CAMPAIGN = {
-    "fid_n": {"latent": 60, "conditional": 60, "record": 80},
+    "seeds": [1],
+    "fid_n": {"latent": 60, "hybrid": 60, "conditional": 60, "record": 80},
     "iw_samples": 4,
     "gmm": {"components": 2},
     "two_stage": {"hidden": [16], "epochs": 1, "batch_size": 64, "lr": 0.001},
     "record": {"variant": "v"},
+    "roles": {
+        "replicated": ["v", "g"],
+        "comparisons": {"hybrid": {"claim": "a hybrid improves sharpness and realism", "first": "g", "second": "v",
+                                   "measures": ["sharpness", "fid_normal"]}},
+        "trends": {"latent": {"claim": "a larger latent improves representations", "by": "latent",
+                              "variants": ["a2", "a3", "a4"], "measures": ["latent_acc"]}},
+    },
     "variants": {
-        "a": {"family": "latent", "model": "ae", "arch": "dense", "latent": 2, "beta": 1.0, "samplers": ["gmm"]},
-        "v": {"family": "latent", "model": "vae", "arch": "dense", "latent": 2, "beta": 1.0,
-              "samplers": ["two_stage"]},
-        "c": {"family": "conditional", "model": "cvae", "arch": "dense", "latent": 2, "beta": 1.0, "samplers": []},
+        "a2": {"family": "latent", "model": "ae", "arch": "dense", "latent": 2},
+        "a3": {"family": "latent", "model": "ae", "arch": "dense", "latent": 3},
+        "a4": {"family": "latent", "model": "ae", "arch": "dense", "latent": 4},
+        "v": {"family": "latent", "model": "vae", "arch": "dense", "latent": 2, "samplers": ["two_stage"]},
+        "g": {"family": "hybrid", "model": "vaegan", "arch": "dense", "latent": 2, "gan": GAN},
+        "c": {"family": "conditional", "model": "cvae", "arch": "dense", "latent": 2},
     },
 }  # fmt: skip
-STAGES = {"check", "variant@a", "variant@v", "variant@c", "record", "summary"}
+STAGES = {"check", "reference", "variant@a2", "variant@a3", "variant@a4", "variant@v", "variant@g", "variant@c",
+          "replicate@v-1", "replicate@g-1", "record", "summary"}  # fmt: skip
 
 
 def _locked(root) -> set[str]:
@@ -50,10 +62,10 @@ def _ran(log: str) -> set[str]:
 @pytest.fixture(scope="module")
 def campaign_run(tmp_path_factory):
     root = project_copy(tmp_path_factory.mktemp("campaign"), campaign=True)
-    set_params(root, {**SMALL, "replicates": [0]})  # one study seed: the campaign reads its metrics, not its spread
+    set_params(root, {**SMALL, "replicates": [0]})
     (root / "campaign" / "params.yaml").write_text(yaml.safe_dump(CAMPAIGN, sort_keys=False))
     commit(root, "small campaign")
-    dvc(root, "repro", "dvc.yaml")  # the study first: the campaign's summary reads its seed spreads
+    dvc(root, "repro", "dvc.yaml:fid_reference", "dvc.yaml:judge")  # what the campaign reads of the study
 
     # started, then killed (SIGKILL, as a session's end does) once the first variant has finished
     log = root / "killed.log"  # a file, not a pipe: an unread pipe would stall DVC once full
@@ -80,35 +92,42 @@ def test_a_killed_campaign_redoes_only_what_had_not_finished(campaign_run):
     assert dvc(root, "status", "campaign/dvc.yaml").stdout.strip().endswith("up to date.")
 
 
-def test_results_table_has_a_row_per_variant_and_sampler(campaign_run):
+def test_results_table_has_a_row_per_run(campaign_run):
     root, _, _ = campaign_run
     with open(root / "campaign" / "results.csv") as f:
         rows = list(csv.DictReader(f))
-    assert sorted((r["variant"], r["sampler"]) for r in rows) == [
-        ("a", "gaussian"), ("a", "gmm"), ("c", "prior"), ("v", "prior"), ("v", "two_stage")]  # fmt: skip
+    assert sorted(r["run"] for r in rows) == ["a2-0", "a3-0", "a4-0", "c-0", "g-0", "g-1", "v-0", "v-1"]
     for r in rows:
-        assert r["fid_n"] == "60" and float(r["fid_samples"]) > 0 and float(r["mse"]) > 0
-    assert 0 <= float(next(r for r in rows if r["variant"] == "c")["sample_class_acc"]) <= 1
+        assert r["fid_n"] == "60" and float(r["fid_normal"]) > 0 and float(r["kid_normal"]) > -1 and float(r["mse"]) > 0
+    by = {r["run"]: r for r in rows}
+    assert by["v-0"]["seed"] == "0" and by["v-1"]["seed"] == "1" and by["v-0"]["mse"] != by["v-1"]["mse"]
+    assert float(by["v-0"]["fid_two_stage"]) > 0 and float(by["a2-0"]["fid_gaussian"]) > 0
+    assert 0 <= float(by["c-0"]["sample_class_acc"]) <= 1 and 0 <= float(by["c-0"]["recon_class_acc"]) <= 1
+    # the VAE-GAN is evaluated as the VAE it is (its prior, its bounds)
+    assert by["g-0"]["model"] == "vaegan" and float(by["g-0"]["nll_iw"]) > 0
 
 
 def test_report_and_figures_come_from_the_table(campaign_run):
     root, _, _ = campaign_run
     report = (root / "campaign" / "REPORT.md").read_text()
     assert report.startswith("# Beyond the source report")
-    for section in ("## Latent size", "## Conditional VAE", "## Ex-post samplers", "## Record attempt"):
-        assert section in report
-    assert "Dai & Wipf's (each image min-max rescaled to [0, 1])" in report
+    for section in ("## Hypotheses", "### Comparisons", "### Trends", "## Latent size", "## Samplers",
+                    "## Conditional VAE", "## Record attempt"):  # fmt: skip
+        assert section in report, section
+    # a comparison of two seeds per side: Welch's t has something to test (p is a number)
+    row = next(line for line in report.splitlines() if line.startswith("| a hybrid improves") and "FID" in line)
+    assert "(2 seeds)" in row and re.search(r"\| 0\.\d+ \| [01]\.?\d* \|", row), row
     for fig in ("sweep.png", "cvae_samples.png", "samplers.png", "record.png"):
         assert (root / "campaign" / "figures" / fig).read_bytes()[:4] == b"\x89PNG"
-    assert not (root / "campaign" / "figures" / "beta.png").exists()  # no beta variant: no empty figure
+    assert not (root / "campaign" / "figures" / "beta.png").exists()  # no beta trend: no empty figure
     record = yaml.safe_load((root / "campaign" / "runs" / "record.json").read_text())
-    assert record["fid_n"] == 80 and record["variant"] == "v" and record["sampler"] in ("prior", "two_stage")
+    assert record["fid_n"] == 80 and record["variant"] == "v" and record["sampler"] in ("normal", "gmm", "two_stage")
 
 
 def _damage_metric(root):
     f = DAMAGED["metric"](root)
     run = json.loads(f.read_text())
-    run["samplers"]["gmm"]["fid_samples"] = "not a number"
+    run["fid_gmm"] = "not a number"
     f.write_text(json.dumps(run))
 
 
@@ -116,23 +135,23 @@ def _damage_array(root):
     np.save(DAMAGED["array"](root), np.array([{"code": "pickled"}], dtype=object), allow_pickle=True)
 
 
-def _damage_study(root):
-    DAMAGED["study"](root).write_text('{"verdicts": {}}')
+def _damage_judge(root):
+    DAMAGED["judge"](root).write_text('{"accuracy": 0.9')
 
 
 DAMAGED = {  # what each damage touches, saved and restored around it
-    "metric": lambda root: root / "campaign" / "runs" / "a.json",
-    "array": lambda root: root / "data" / "campaign" / "eval" / "v" / "samples_two_stage.npy",
-    "study": lambda root: root / "metrics" / "study.json",
+    "metric": lambda root: root / "campaign" / "runs" / "a2-0.json",
+    "array": lambda root: root / "data" / "campaign" / "eval" / "v-0" / "samples_two_stage.npy",
+    "judge": lambda root: root / "metrics" / "judge.json",
 }
 
 
 @pytest.mark.parametrize(
     ("damage", "message"),
     [
-        ("metric", r"campaign/runs/a.json: samplers.gmm.fid_samples is 'not a number', not a number; `git checkout"),
+        ("metric", r"campaign/runs/a2-0.json: fid_gmm is 'not a number', not a number; `git checkout"),
         ("array", "samples_two_stage.npy: .*pickle"),
-        ("study", "study.json: holds no `models`"),
+        ("judge", "judge.json: corrupt or truncated"),
     ],
 )
 def test_a_damaged_input_is_one_line_and_leaves_the_results_whole(campaign_run, damage, message):
@@ -144,7 +163,7 @@ def test_a_damaged_input_is_one_line_and_leaves_the_results_whole(campaign_run, 
     target = DAMAGED[damage](root)
     original = target.read_bytes()
     try:
-        {"metric": _damage_metric, "array": _damage_array, "study": _damage_study}[damage](root)
+        {"metric": _damage_metric, "array": _damage_array, "judge": _damage_judge}[damage](root)
         r = subprocess.run([sys.executable, "-m", "stages.campaign_summary"], cwd=root, env=env(),
                            capture_output=True, text=True)  # fmt: skip
         assert r.returncode == 2 and "Traceback" not in r.stderr, r.stderr
@@ -159,9 +178,11 @@ def test_a_damaged_input_is_one_line_and_leaves_the_results_whole(campaign_run, 
 @pytest.mark.parametrize(
     ("edit", "message"),
     [
-        (lambda c: c["variants"]["v"].update(beta=-1.0), "variants.v.beta: -1.0 must be >= 0"),
+        (lambda c: c["variants"]["v"].update(beta=-1.0), "variants.v.beta: -1.0 is out of range"),
         (lambda c: c["variants"]["v"].update(bta=2.0), "variants.v.bta: unknown key"),
         (lambda c: c["fid_n"].update(latent=5000), "fid_n.latent: 5000 is more than the 300 test images"),
+        (lambda c: c["roles"]["comparisons"]["hybrid"].update(first="a2"), "'a2' is not in roles.replicated"),
+        (lambda c: c["variants"]["g"]["gan"].update(lr="fast"), "variants.g.gan.lr: expected a number"),
     ],
 )
 def test_bad_campaign_params_stop_dvc_before_any_output_is_touched(campaign_run, edit, message):

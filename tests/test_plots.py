@@ -36,10 +36,11 @@ def test_an_ae_grid_spans_its_own_codes_quantiles():
 
 
 def test_sweep_figure_draws_every_metric_against_the_latent_size(tmp_path):
-    rows = [{"variant": f"{m}_z{d}", "family": "latent", "model": m, "latent": d, "sampler": s,
+    rows = [{"run": f"{m}_z{d}-0", "variant": f"{m}_z{d}", "seed": 0, "family": "latent", "model": m, "arch": "dense",
+             "latent": d, "beta": 1.0, "fid_n": 100, "epochs": 1, "best_epoch": 1, "stopped": "", "seconds": 1.0,
              **{k: d / 100 + (0.5 if m == "vae" else 0) for k in campaign_report.SWEEP_KEYS}}
-            for m, s in (("ae", "gaussian"), ("vae", "prior")) for d in (2, 16, 32)]  # fmt: skip
-    rows.append({**rows[0], "sampler": "gmm"})  # an ex-post sampler's row is not a point of the sweep
+            for m in ("ae", "vae") for d in (2, 16, 32)]  # fmt: skip
+    rows.append({**rows[0], "run": "ae_z2-1", "seed": 1, "mse": 99.0})  # a further seed is not a point of it
     out = tmp_path / "sweep.png"
-    campaign_report.sweep_figure(pd.DataFrame(rows), out)
+    campaign_report.sweep_figure(pd.DataFrame(rows), [r["variant"] for r in rows], out)
     assert out.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"

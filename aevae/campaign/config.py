@@ -7,18 +7,18 @@ from __future__ import annotations
 import dataclasses
 import json
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Literal
 
-from aevae import params, samplers
+from aevae import params
 from aevae.campaign.paths import PATHS
 from aevae.errors import StudyError
 from aevae.models import Spec
-from aevae.params import MIN_FID, N_TEST, Params
+from aevae.params import MIN_FID, N_TEST, N_TRAIN, Params, _rng
 
-MODELS = ("ae", "vae", "cvae")
-ARCHS = ("dense", "conv")
-OWN_SAMPLER = {"ae": "gaussian", "vae": "prior", "cvae": "prior"}  # what evaluate.SAMPLERS describes
+OWN_SAMPLER = {"ae": "gaussian", "vae": "normal", "vaegan": "normal", "cvae": "normal"}  # evaluate.SAMPLERS' first
+EXTRA_SAMPLERS = ("two_stage",)  # ex-post samplers beyond the study's own (evaluate.SAMPLERS has gmm)
 
 
 class CampaignError(StudyError):
@@ -26,70 +26,146 @@ class CampaignError(StudyError):
 
 
 @dataclass(frozen=True)
+class TrainOverride:
+    """A variant's training knobs that differ from the study's ``train`` (null or absent: the study's)."""
+
+    epochs: int | None = field(default=None, metadata=_rng(1, 10_000))
+    patience: int | None = field(default=None, metadata=_rng(0, 10_000))
+    batch_size: int | None = field(default=None, metadata=_rng(1, N_TRAIN))
+    lr: float | None = field(default=None, metadata=_rng(0, 10, lo_open=True))
+
+
+@dataclass(frozen=True)
+class VaeGan:
+    """The VAE-GAN's training (``aevae.campaign.vaegan``)."""
+
+    epochs: int = field(default=30, metadata=_rng(1, 10_000))
+    lr: float = field(default=2e-4, metadata=_rng(0, 10, lo_open=True))
+    recon_weight: float = field(default=1.0, metadata=_rng(0, 1e6))
+    pixel_weight: float = field(default=0.0, metadata=_rng(0, 1e6))
+    channels: tuple[int, ...] = field(default=(32, 64), metadata=_rng(1, 1024))
+    hidden: int = field(default=512, metadata=_rng(1, 8192))
+
+
+@dataclass(frozen=True)
 class Variant:
-    name: str
-    family: str
-    model: str  # "ae", "vae" or "cvae"
-    arch: str
-    latent: int
-    beta: float
-    samplers: tuple[str, ...]
+    family: str = ""
+    model: Literal["ae", "vae", "cvae", "vaegan"] = "vae"
+    arch: Literal["dense", "conv", "infogan"] = "dense"
+    latent: int = field(default=32, metadata=_rng(1, 784))
+    layers: tuple[int, ...] = field(default=(), metadata=_rng(1, 8192))  # empty: the study's model.<arch>
+    beta: float = field(default=1.0, metadata=_rng(0, 1000))
+    samplers: tuple[Literal["two_stage"], ...] = ()  # ex-post samplers beyond evaluate.SAMPLERS
+    train: TrainOverride = TrainOverride()
+    gan: VaeGan | None = None  # the VAE-GAN's adversarial training (model vaegan only)
+    name: str = ""  # its key under `variants` (set by load_config, not read from the file)
 
     @property
-    def label(self) -> str:
-        beta = f", beta {self.beta:g}" if self.model != "ae" and self.beta != 1 else ""
-        return f"{self.model.upper()} ({self.arch}, latent {self.latent}{beta})"
+    def kind(self) -> str:
+        """The kind of model evaluation sees: a VAE-GAN is a VAE (its decoder and prior) trained otherwise."""
+        return "vae" if self.model == "vaegan" else self.model
 
 
 @dataclass(frozen=True)
 class TwoStage:
-    hidden: tuple[int, ...]
-    epochs: int
-    batch_size: int
-    lr: float
+    hidden: tuple[int, ...] = field(default=(512, 512), metadata=_rng(1, 8192))
+    epochs: int = field(default=60, metadata=_rng(1, 10_000))
+    batch_size: int = field(default=256, metadata=_rng(1, N_TRAIN))
+    lr: float = field(default=1e-3, metadata=_rng(0, 10, lo_open=True))
+
+
+@dataclass(frozen=True)
+class Gmm:
+    components: int = field(default=10, metadata=_rng(1, 1000))
+
+
+@dataclass(frozen=True)
+class Record:
+    variant: str = ""
+
+
+@dataclass(frozen=True)
+class Comparison:
+    """A claim that ``first`` beats ``second`` on every one of ``measures`` (each a Welch test over the two
+    variants' seeds; Holm over the hypothesis's measures)."""
+
+    claim: str = ""
+    first: str = ""
+    second: str = ""
+    measures: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class Trend:
+    """A claim that ``measures`` improve as ``by`` grows over ``variants`` (one seed each: Kendall's tau,
+    exact, over the settings)."""
+
+    claim: str = ""
+    by: Literal["latent", "beta"] = "latent"
+    variants: tuple[str, ...] = ()
+    measures: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
 class Config:
+    seeds: tuple[int, ...]
     fid_n: dict[str, int]
     iw_samples: int
     gmm_components: int
     two_stage: TwoStage
     record_variant: str
+    replicated: tuple[str, ...]
+    comparisons: dict[str, Comparison]
+    trends: dict[str, Trend]
     variants: dict[str, Variant]
+
+    def seeds_of(self, name: str) -> tuple[int, ...]:
+        """The seed offsets a variant is trained at: 0 (variant@<name>), and ``seeds`` when it is replicated."""
+        return (0, *self.seeds) if name in self.replicated else (0,)
 
 
 # ------------------------------------------------------------------ config
 
+TOP_KEYS = ("seeds", "fid_n", "iw_samples", "gmm", "two_stage", "record", "roles", "variants")
+ROLE_KEYS = ("replicated", "comparisons", "trends")
+REQUIRED = {"variant": ("family", "model", "arch", "latent"), "comparison": ("claim", "first", "second", "measures"),
+            "trend": ("claim", "by", "variants", "measures")}  # fmt: skip
+VARIANT_NAME = re.compile(r"[A-Za-z0-9_]+")  # a DVC stage key: a dot, a dash or a space breaks `variant@<name>`
 
-def _get(raw, key: str, typ, where: str):
-    if not isinstance(raw, dict) or key not in raw:
-        raise CampaignError(f"{where}.{key}: missing from campaign/params.yaml; restore it with "
-                            "`git checkout -- campaign/params.yaml`")  # fmt: skip
-    v = raw[key]
-    ok = isinstance(v, typ) and not (isinstance(v, bool) and typ in (int, float, (int, float)))
-    if not ok:
-        raise CampaignError(f"{where}.{key}: {v!r} is not {getattr(typ, '__name__', 'a number')}")
+
+def _build(cls, raw, where: str, required: tuple[str, ...] = ()):
+    """The study's typed reader (``aevae.params``: types, ranges, choices, unknown keys) on one section;
+    ``required``: keys that have no default here."""
+    if isinstance(raw, dict):
+        for key in required:
+            if key not in raw:
+                raise CampaignError(f"{where}.{key}: missing from campaign/params.yaml; `git checkout -- "
+                                    "campaign/params.yaml` restores the committed one")  # fmt: skip
+    try:
+        return params._build(cls, raw, f"{where}." if where else "")
+    except params.ParamsError as e:
+        raise CampaignError(f"campaign/params.yaml: {e}") from None
+
+
+def _value(key: str, v, typ, meta: dict):
+    """One top-level value through the study's typed check."""
+    try:
+        return params._check(key, v, typ, meta)
+    except params.ParamsError as e:
+        raise CampaignError(f"campaign/params.yaml: {e}") from None
+
+
+def _mapping(raw: dict, key: str) -> dict:
+    v = raw.get(key)
+    if not isinstance(v, dict) or not v:
+        raise CampaignError(f"{key}: expected a non-empty mapping in campaign/params.yaml, got {v!r}")
     return v
 
 
-def _only(raw: dict, allowed: tuple[str, ...], where: str) -> None:
-    """A key the campaign does not read is a typo that would silently fall back to a default: refused."""
-    unknown = sorted(set(raw) - set(allowed), key=str)
-    if unknown:
-        raise CampaignError(f"{where}{unknown[0]}: unknown key; allowed under {where.rstrip('.') or 'the top level'}: "
-                            f"{', '.join(allowed)}")  # fmt: skip
-
-
-TOP_KEYS = ("fid_n", "iw_samples", "gmm", "two_stage", "record", "variants")
-VARIANT_KEYS = ("family", "model", "arch", "latent", "beta", "samplers")
-VARIANT_NAME = re.compile(r"[A-Za-z0-9_]+")  # a DVC foreach key: a dot or a space breaks `variant@<name>`
-
-
-def _positive(v, name: str, hi: float | None = None):
-    if v <= 0 or (hi is not None and v > hi):
-        raise CampaignError(f"{name}: {v!r} must be > 0" + (f" and <= {hi}" if hi is not None else ""))
-    return v
+def _names(names, known: dict, where: str) -> None:
+    for n in names:
+        if n not in known:
+            raise CampaignError(f"{where}: {n!r} is not a variant; campaign/params.yaml has: {', '.join(known)}")
 
 
 def load_config(path: Path | None = None) -> Config:
@@ -98,60 +174,131 @@ def load_config(path: Path | None = None) -> Config:
     raw = params.read_yaml(path)  # as DVC reads it: YAML 1.2 floats (`lr: 1e-4` is a number), no duplicate keys
     if not isinstance(raw, dict):
         raise CampaignError(f"{path}: expected a mapping of {', '.join(TOP_KEYS)}; got {type(raw).__name__}")
-    _only(raw, TOP_KEYS, "")
-    for key, allowed in (("two_stage", ("hidden", "epochs", "batch_size", "lr")), ("gmm", ("components",)),
-                         ("record", ("variant",))):  # fmt: skip
-        if isinstance(raw.get(key), dict):
-            _only(raw[key], allowed, f"{key}.")
-    fid_n = _get(raw, "fid_n", dict, "campaign")
+    unknown = sorted(set(raw) - set(TOP_KEYS), key=str)
+    if unknown:
+        raise CampaignError(f"{unknown[0]}: unknown key in campaign/params.yaml; allowed: {', '.join(TOP_KEYS)}")
+    for key in TOP_KEYS:
+        if key not in raw:
+            raise CampaignError(f"campaign.{key}: missing from campaign/params.yaml; `git checkout -- "
+                                "campaign/params.yaml` restores the committed one")  # fmt: skip
+    fid_n = _mapping(raw, "fid_n")
     for fam, n in fid_n.items():
         if isinstance(n, bool) or not isinstance(n, int) or not MIN_FID <= n <= N_TEST:
             raise CampaignError(f"fid_n.{fam}: {n!r} must be an integer from {MIN_FID} to {N_TEST}")
     if "record" not in fid_n:
         raise CampaignError("fid_n.record: missing; the record attempt's sample size (10000 as published)")
-    t = _get(raw, "two_stage", dict, "campaign")
-    hidden = _get(t, "hidden", list, "two_stage")
-    if not hidden or not all(isinstance(h, int) and not isinstance(h, bool) and h > 0 for h in hidden):
-        raise CampaignError(f"two_stage.hidden: {hidden!r} must be a list of positive integers")
-    two = TwoStage(tuple(hidden), _positive(_get(t, "epochs", int, "two_stage"), "two_stage.epochs"),
-                   _positive(_get(t, "batch_size", int, "two_stage"), "two_stage.batch_size"),
-                   _positive(_get(t, "lr", (int, float), "two_stage"), "two_stage.lr", 10))  # fmt: skip
+    seeds = _value("seeds", raw["seeds"], tuple[int, ...], _rng(1, 1000))
+    if len(set(seeds)) != len(seeds):
+        raise CampaignError(f"seeds: {list(seeds)} repeats a seed; each extra seed offset once (0 is variant@<name>)")
     variants = {}
-    for name, v in _get(raw, "variants", dict, "campaign").items():
+    for name, v in _mapping(raw, "variants").items():
         where = f"variants.{name}"
         if not isinstance(name, str) or not VARIANT_NAME.fullmatch(name):
-            raise CampaignError(f"variants.{name}: a variant name is letters, digits and _ only (it names a DVC "
-                                "stage, variant@<name>); e.g. vae_conv_b0_1 for beta 0.1")  # fmt: skip
-        if not isinstance(v, dict):
-            raise CampaignError(f"{where}: expected a mapping of {', '.join(VARIANT_KEYS)}; got {v!r}")
-        _only(v, VARIANT_KEYS, f"{where}.")
-        model, arch = _get(v, "model", str, where), _get(v, "arch", str, where)
-        family = _get(v, "family", str, where)
-        if model not in MODELS:
-            raise CampaignError(f"{where}.model: {model!r} is not one of {', '.join(MODELS)}")
-        if arch not in ARCHS or (model == "cvae" and arch != "dense"):
-            allowed = "dense (the conditional VAE is dense only)" if model == "cvae" else ", ".join(ARCHS)
-            raise CampaignError(f"{where}.arch: {arch!r} is not one of {allowed}")
-        if family not in fid_n:
-            raise CampaignError(f"{where}.family: {family!r} has no fid_n; families with one: {', '.join(fid_n)}")
-        used = _get(v, "samplers", list, where)
-        bad = [s for s in used if s not in samplers.NAMES]
-        if bad or (used and model == "cvae"):
-            raise CampaignError(f"{where}.samplers: {bad or used} not allowed; ex-post samplers: "
-                                f"{', '.join(samplers.NAMES)} (none for the conditional VAE)")  # fmt: skip
-        latent = _get(v, "latent", int, where)
-        _positive(latent, f"{where}.latent", 784)
-        beta = float(_get(v, "beta", (int, float), where))
-        if beta < 0:
-            raise CampaignError(f"{where}.beta: {beta!r} must be >= 0")
-        variants[name] = Variant(name, family, model, arch, latent, beta, tuple(used))
-    record = _get(_get(raw, "record", dict, "campaign"), "variant", str, "record")
-    if record not in variants or variants[record].model != "vae":
-        vaes = [n for n, v in variants.items() if v.model == "vae"]
+            raise CampaignError(f"{where}: a variant name is letters, digits and _ only (it names a DVC stage, "
+                                "variant@<name>); e.g. vae_conv_b0_1 for beta 0.1")  # fmt: skip
+        var = _build(Variant, v, where, REQUIRED["variant"])
+        if var.family not in fid_n:
+            raise CampaignError(f"{where}.family: {var.family!r} has no fid_n; families with one: {', '.join(fid_n)}")
+        if var.model in ("cvae", "vaegan") and (var.arch != "dense" or var.samplers):
+            raise CampaignError(f"{where}: the {var.model} is dense only and has no ex-post samplers here "
+                                f"(arch: dense, samplers: [])")  # fmt: skip
+        if (var.model == "vaegan") != (var.gan is not None):
+            need = "a VAE-GAN needs its adversarial knobs (gan: {epochs, lr, ...})"
+            raise CampaignError(f"{where}.gan: " + (need if var.model == "vaegan" else f"a {var.model} has none"))
+        if var.model == "vaegan" and (var.beta != 1 or var.train != TrainOverride()):
+            raise CampaignError(f"{where}: a vaegan trains by its gan knobs with beta 1; drop its beta and train keys")
+        if var.gan is not None and len(var.gan.channels) != 2:
+            raise CampaignError(f"{where}.gan.channels: {list(var.gan.channels)} must name 2 convolutions' channels")
+        variants[name] = dataclasses.replace(var, name=name)
+    roles = _mapping(raw, "roles")
+    bad = sorted(set(roles) - set(ROLE_KEYS), key=str)
+    if bad:
+        raise CampaignError(f"roles.{bad[0]}: unknown key; allowed under roles: {', '.join(ROLE_KEYS)}")
+    for key, typ in (("replicated", list), ("comparisons", dict), ("trends", dict)):
+        if not isinstance(roles.get(key, typ()), typ):
+            raise CampaignError(f"roles.{key}: expected a {'list of variant names' if typ is list else 'mapping'}, "
+                                f"got {roles[key]!r}")  # fmt: skip
+    replicated = tuple(roles.get("replicated", ()))
+    _names(replicated, variants, "roles.replicated")
+    comparisons = {k: _build(Comparison, c, f"roles.comparisons.{k}", REQUIRED["comparison"])
+                   for k, c in (roles.get("comparisons") or {}).items()}  # fmt: skip
+    trends = {k: _build(Trend, t, f"roles.trends.{k}", REQUIRED["trend"])
+              for k, t in (roles.get("trends") or {}).items()}  # fmt: skip
+    for k, c in comparisons.items():
+        _names((c.first, c.second), variants, f"roles.comparisons.{k}")
+        if c.first == c.second:
+            raise CampaignError(f"roles.comparisons.{k}: first and second are both {c.first!r}; name two variants")
+        for side in (c.first, c.second):
+            if side not in replicated:
+                raise CampaignError(f"roles.comparisons.{k}: {side!r} is not in roles.replicated; a comparison "
+                                    "tests each side's seeds, so both sides are replicated")  # fmt: skip
+    for k, t in trends.items():
+        _names(t.variants, variants, f"roles.trends.{k}")
+        if len(t.variants) < 3:
+            raise CampaignError(f"roles.trends.{k}.variants: a trend needs at least 3 settings, got {len(t.variants)}")
+        settings = [getattr(variants[n], t.by) for n in t.variants]
+        if len(set(settings)) != len(settings):
+            raise CampaignError(f"roles.trends.{k}.variants: two variants share a {t.by} ({settings}); a trend is "
+                                f"over distinct settings")  # fmt: skip
+    _check_measures(comparisons, trends, variants)
+    record = _build(Record, raw["record"], "record").variant
+    if record not in variants or variants[record].kind != "vae":
+        vaes = [n for n, v in variants.items() if v.kind == "vae"]
         raise CampaignError(f"record.variant: {record!r} is not a VAE variant; one of {', '.join(vaes)}")
-    iw = _positive(_get(raw, "iw_samples", int, "campaign"), "iw_samples")
-    comps = _positive(_get(_get(raw, "gmm", dict, "campaign"), "components", int, "gmm"), "gmm.components")
-    return Config(dict(fid_n), iw, comps, two, record, variants)
+    iw = _value("iw_samples", raw["iw_samples"], int, _rng(1, 100_000))
+    gmm, two = _build(Gmm, raw["gmm"], "gmm").components, _build(TwoStage, raw["two_stage"], "two_stage")
+    return Config(seeds, dict(fid_n), iw, gmm, two, record, replicated, comparisons, trends, variants)
+
+
+def measures() -> dict:
+    """Every measure a role may name: the study's metric registry, each sampler's generation measures
+    including the campaign's extra samplers, and the conditional VAE's class accuracy."""
+    from aevae import study
+
+    out = dict(study.METRICS)
+    for s in EXTRA_SAMPLERS:
+        for m, label, hib in (("fid", "FID", False), ("kid", "KID", False), ("precision", "precision", True),
+                              ("recall", "recall", True)):  # fmt: skip
+            out[f"{m}_{s}"] = study.Metric(f"{label} of samples, {s}", hib, "seeds", (0.1, 1.0))
+    for m, label, hib in (("fid", "FID", False), ("kid", "KID", False), ("precision", "precision", True),
+                          ("recall", "recall", True)):  # fmt: skip
+        out[f"{m}_own"] = study.Metric(f"{label} of samples, own sampler", hib, "seeds", (0.1, 1.0))
+    out["sample_class_acc"] = study.Metric("samples judged the class asked", True, "seeds", (0.0, 0.02))
+    out["recon_class_acc"] = study.Metric("reconstructions judged their class (the judge's ceiling)", True, "seeds",
+                                          (0.0, 0.02))  # fmt: skip
+    out["sharpness_samples"] = study.Metric("sharpness of samples (main sampler; gradient ratio to test images)", True,
+                                            "seeds", (0.0, 0.02), target=1.0)  # fmt: skip
+    return out
+
+
+def has_measure(v: Variant, key: str) -> bool:
+    """Whether a run of variant ``v`` records measure ``key``: a VAE's bounds only for VAE kinds, a sampler's
+    measures only for the samplers the kind has (``evaluate.SAMPLERS``) or the variant adds."""
+    from aevae import evaluate
+
+    m = measures()[key]
+    if m.vae_only and v.kind == "ae":
+        return False
+    own = (*evaluate.SAMPLERS.get(v.kind, {"normal": ""}), *v.samplers)
+    sampler = next((s for s in (*evaluate.SAMPLERS["ae"], *EXTRA_SAMPLERS) if key.endswith(f"_{s}")), None)
+    return sampler is None or sampler in own
+
+
+def _check_measures(comparisons: dict, trends: dict, variants: dict) -> None:
+    known = measures()
+    for kind, roles in (("comparisons", comparisons), ("trends", trends)):
+        for k, r in roles.items():
+            for m in r.measures:
+                if m not in known:
+                    raise CampaignError(
+                        f"roles.{kind}.{k}.measures: {m!r} is not a measure; e.g. mse, ssim, sharpness, fid_normal, "
+                        "kid_normal, precision_normal, latent_acc, probe_acc"
+                    )
+                names = (r.first, r.second) if kind == "comparisons" else r.variants
+                lacking = [n for n in names if not has_measure(variants[n], m)]
+                if lacking:
+                    raise CampaignError(f"roles.{kind}.{k}.measures: {m!r} is not measured for {', '.join(lacking)} "
+                                        f"(its kind or samplers); choose a measure every side has")  # fmt: skip
 
 
 def check_with_study(cfg: Config, p: Params) -> None:
@@ -174,17 +321,35 @@ def variant(cfg: Config, name: str) -> Variant:
 def variant_params(p: Params, v: Variant, cfg: Config) -> Params:
     """The study's params with the variant's knobs (and the campaign's evaluation sizes) in place."""
     n = min(cfg.fid_n[v.family], p.n_test)
+    overrides = {k: val for k, val in dataclasses.asdict(v.train).items() if val is not None}
     return dataclasses.replace(
         p,
         latent_dim=v.latent,
         model=dataclasses.replace(p.model, arch=v.arch),
+        train=dataclasses.replace(p.train, **overrides),
         vae=dataclasses.replace(p.vae, beta=v.beta),
-        evaluate=dataclasses.replace(p.evaluate, fid_samples=n, fid_samples_seed=n, iw_samples=cfg.iw_samples),
+        evaluate=dataclasses.replace(
+            p.evaluate, fid_samples=n, fid_samples_seed=n, iw_samples=cfg.iw_samples, gmm_components=cfg.gmm_components
+        ),  # fmt: skip
     )
 
 
 def spec(v: Variant, p: Params) -> Spec:
-    return Spec(v.name, v.model, v.arch, v.latent, p.model.dense.hidden if v.arch == "dense" else p.model.conv.channels)
+    """The shape of variant ``v``'s model (a VAE-GAN's is its VAE's; the discriminator is saved beside it)."""
+    return Spec(v.name, v.kind, v.arch, v.latent, v.layers or dataclasses.replace(p.model, arch=v.arch).layers)
+
+
+def run_name(name: str, seed: int) -> str:
+    """A run's files: ``<variant>-<seed offset>`` (models, evaluation arrays, curves, metrics)."""
+    return f"{name}-{seed}"
+
+
+def samplers_of(run_metrics: dict) -> list[str]:
+    """The samplers a run file scored (``fid_<sampler>``), its own first (``OWN_SAMPLER``), then the others."""
+    own = OWN_SAMPLER[run_metrics["variant"]["model"]]
+    names = [k[4:] for k in run_metrics if k.startswith("fid_") and k[4:] not in ("recon", "n", "samples")]
+    names += [] if own in names else [own]
+    return sorted(names, key=lambda s: (s != own, s))
 
 
 def read_json(path: Path) -> dict:

@@ -12,82 +12,94 @@ import torch
 
 from aevae import evaluate, fid, metrics, samplers, train
 from aevae import judge as judge_module
-from aevae.campaign import conditional
-from aevae.campaign.config import OWN_SAMPLER, CampaignError, Config, Variant, spec, variant_params
+from aevae.campaign import conditional, protocol, vaegan
+from aevae.campaign.config import CampaignError, Config, Variant, samplers_of, spec, variant_params
 from aevae.data import Split
 from aevae.params import Params
+from aevae.paths import FID_WEIGHTS
 from aevae.runtime import stream
 
-FIGURE_SAMPLES = 100  # generated images kept per sampler for the figures
-# Published Fashion-MNIST FIDs (10,000 generated vs the 10,000 test images, TF Inception), Dai & Wipf
-# (ICLR 2019), Table 1; their code rescales each generated image to [min, max] = [0, 1] before scoring.
-PUBLISHED = {"VAE (Dai & Wipf 2019, Table 1)": (43.6, 0.7), "2-Stage VAE (Dai & Wipf 2019, Table 1)": (29.3, 1.0)}
+FIGURE_SAMPLES = evaluate.FIGURE_SAMPLES  # generated images kept per sampler for the figures (8 x 8)
+CVAE_GRID = 100  # the conditional VAE's figure: 10 per class
 
 
-BOOTSTRAP = 20  # resamples of the images for a one-seed variant's FID spread (evaluation noise only)
+def inception(dev):
+    """``features(images, desc)``: the study's Inception features under the study's protocol."""
+    net = fid.extractor(FID_WEIGHTS, dev)
+    return lambda images, desc: fid.features(fid.to_uint8(images), net, desc=desc)
 
 
-def scores(feats: np.ndarray, ref: np.ndarray, bootstrap: int, generator: torch.Generator) -> dict[str, float]:
-    """FID of ``feats`` against ``ref`` with its bootstrap sd (both sets resampled), precision and recall."""
-    boot = fid.fid_bootstrap(ref, feats, bootstrap, generator)
-    return {"fid": fid.fid(ref, feats), "fid_sd": float(np.std(boot, ddof=1)), **fid.precision_recall(ref, feats)}
+def _scores(ref: np.ndarray, feats: np.ndarray, p: Params, what: str) -> dict[str, float]:
+    """FID, KID (its sd over subsets) and precision/recall: the study's scoring (``evaluate``), so a
+    campaign number and a study number at the same N are the same measure."""
+    return evaluate._inception_scores(ref, feats, p, what)
 
 
-def _generated(feats: np.ndarray, ref: np.ndarray, p: Params, name: str) -> dict[str, float]:
-    s = scores(feats, ref, BOOTSTRAP, stream(p.seed, f"fid bootstrap {name}"))
-    return {"fid_samples": s["fid"], "fid_samples_sd": s["fid_sd"], "precision": s["precision"], "recall": s["recall"]}
+def _extra_samplers(v: Variant, cfg: Config, pv: Params, model, z_train, device, features, ref) -> tuple[dict, dict]:
+    """The variant's ex-post samplers beyond evaluate's own (``two_stage``): their generation measures under
+    the study's keys (``fid_<sampler>``, ...) and their figure samples."""
+    out, arrays = {}, {}
+    n = pv.evaluate.fid_samples_seed
+    for name in v.samplers:
+        images = evaluate.decode(model, samplers.sample(name, z_train, n, pv.seed, cfg), device)
+        sc = _scores(ref, features(images, f"{v.name} samples ({name})"), pv, name)
+        out.update({f"{k}_{name}": sc[k] for k in ("fid", "kid", "precision", "recall")})
+        arrays[f"samples_{name}"] = images[:FIGURE_SAMPLES]
+    return out, arrays
 
 
-def _feature_metrics(out: dict, recon: np.ndarray, samples: np.ndarray, ref: np.ndarray, p: Params, features, name):
-    """FID of reconstructions and of samples (bootstrap sd), precision and recall, into ``out``."""
-    n = len(ref)
-    r = scores(features(recon[:n], f"{name} reconstructions"), ref, BOOTSTRAP, stream(p.seed, "fid bootstrap recon"))
-    out["fid_recon"], out["fid_recon_sd"] = r["fid"], r["fid_sd"]
-    out.update(_generated(features(samples, f"{name} samples"), ref, p, "samples"))
-    out["fid_n"], out["fid_bootstrap"] = n, BOOTSTRAP
-    out["protocol"] = {**out.get("protocol", {}), **fid.PROTOCOL}
-
-
-def run_variant(v: Variant, cfg: Config, p: Params, splits: dict[str, Split], device, features, ref, judge=None):
-    """Train and evaluate variant ``v``; returns (metrics, figure arrays, curves, checkpoint).
+def run_variant(v: Variant, cfg: Config, p: Params, splits: dict[str, Split], device, features, ref, judge,
+                replicate: int = 0):  # fmt: skip
+    """Train and evaluate variant ``v`` at seed ``p.seed + replicate``; returns (metrics, figure arrays,
+    curves, checkpoint).
 
     ``features(images, desc)``: Inception features; ``ref``: the test set's, at least ``fid_n`` of them;
-    ``judge``: the study's class judge (``aevae.judge``): continuity of every model's paths, and the class
-    of the conditional VAE's samples."""
+    ``judge``: the study's class judge (``aevae.judge``). Every model but the conditional VAE is evaluated by
+    the study's ``evaluate.run`` at ``fid_n`` images per sampler: the same keys as a study run."""
     pv = variant_params(p, v, cfg)
-    s, n = spec(v, pv), pv.evaluate.fid_samples
+    s = spec(v, pv)
     tr, va, te = splits["train"], splits["val"], splits["test"]
     t0 = time.perf_counter()
-    if v.model == "cvae":
-        result = train.train(s, pv, conditional.with_labels(tr.x, tr.y), conditional.with_labels(va.x, va.y), device)
+    disc = None
+    if v.model == "vaegan":
+        k = v.gan
+        knobs = vaegan.GanKnobs(k.epochs, k.lr, k.recon_weight, k.pixel_weight, tuple(k.channels), k.hidden)
+        result, disc = vaegan.train_vaegan(s, pv, knobs, tr.x, va.x, device, replicate)
+    elif v.model == "cvae":
+        xy_tr, xy_va = conditional.with_labels(tr.x, tr.y), conditional.with_labels(va.x, va.y)
+        result = train.train(s, pv, xy_tr, xy_va, device, replicate)
     else:
-        result = train.train(s, pv, tr.x, va.x, device)
+        result = train.train(s, pv, tr.x, va.x, device, replicate)
     t1 = time.perf_counter()
     if v.model == "cvae":
-        out, arrays = evaluate_cvae(result.model, pv, tr, te, device, features, ref[:n], judge)
+        out, arrays = evaluate_cvae(result.model, pv, tr, te, device, features, ref, judge)
     else:
-        ev = evaluate.run(s, result.model, pv, tr, te, device, None, None, judge)  # feature metrics: below
-        out, arrays = ev.metrics, {f"samples_{OWN_SAMPLER[v.model]}": ev.arrays["samples"][:FIGURE_SAMPLES]}
-        _feature_metrics(out, ev.arrays["recon"], ev.arrays["samples"], ref[:n], pv, features, v.name)
-        out["samplers"] = {OWN_SAMPLER[v.model]: {k: out[k] for k in ("fid_samples", "fid_samples_sd", "precision",
-                                                                      "recall")}}  # fmt: skip
-        for name in v.samplers:
-            z = samplers.sample(name, ev.arrays["train_latents"], n, p.seed, cfg)
-            images = evaluate.decode(result.model, z, device)
-            out["samplers"][name] = _generated(features(images, f"{v.name} {name} samples"), ref[:n], pv, name)
-            arrays[f"samples_{name}"] = images[:FIGURE_SAMPLES]
-    out["variant"] = dataclasses.asdict(v)
-    out["best_epoch"], out["epochs"] = result.best_epoch, pv.train.epochs
+        ev = evaluate.run(s, result.model, pv, tr, te, device, features, ref, judge)
+        out = ev.metrics
+        main = ev.arrays["samples"]  # the main sampler's fid_n samples
+        out["sharpness_samples"] = metrics.sharpness(te.x[: len(main)], main)
+        arrays = {k: a for k, a in ev.arrays.items() if k.startswith("samples_") and k != "samples_features"}
+        extra, extra_arrays = _extra_samplers(v, cfg, pv, result.model, ev.arrays["train_latents"], device, features,
+                                              ref)  # fmt: skip
+        out.update(extra)
+        arrays.update(extra_arrays)
+    out["variant"] = {**dataclasses.asdict(v), "seed": replicate}
+    out["seed"] = train.run_seed(pv, replicate)
+    out["best_epoch"], out["epochs"], out["stopped"] = result.best_epoch, len(result.curves), result.stopped
     out["seconds"] = {"train": round(t1 - t0, 1), "evaluate": round(time.perf_counter() - t1, 1)}
-    ckpt = train.checkpoint(result, s, pv, 0, device)
+    ckpt = train.checkpoint(result, s, pv, replicate, device)
     ckpt["params"]["variant"] = dataclasses.asdict(v)
+    if disc is not None:
+        ckpt["discriminator"] = disc.state_dict()
     return out, arrays, result.curves, ckpt
 
 
 def evaluate_cvae(model, p: Params, tr: Split, te: Split, device, features, ref, judge):
     """The conditional VAE's metrics: reconstruction and codes given the true class; samples drawn
-    balanced over the classes from N(0, I), scored by FID, precision/recall and the class ``judge`` names."""
-    n = p.evaluate.fid_samples
+    balanced over the classes from N(0, I), scored as a study run's ``normal`` sampler and by the class
+    ``judge``: the share judged the class asked, per class, and the judge's ceiling (its accuracy on the
+    model's own reconstructions of the test images, given their true class)."""
+    n = p.evaluate.fid_samples_seed
     xy_test, xy_train = conditional.with_labels(te.x, te.y), conditional.with_labels(tr.x, tr.y)
     z_test = evaluate.map_batches(model.embed, xy_test, device)
     z_train = evaluate.map_batches(model.embed, xy_train, device)
@@ -100,43 +112,43 @@ def evaluate_cvae(model, p: Params, tr: Split, te: Split, device, features, ref,
     x, y = np.asarray(te.x), np.asarray(te.y)
     recon = decode(z_test, y)
     classes = np.arange(n) % conditional.CLASSES
-    samples = decode(torch.randn((n, model.latent), generator=stream(p.seed, "samples")).numpy(), classes)
+    samples = decode(torch.randn((n, model.latent), generator=stream(p.seed, "samples normal")).numpy(), classes)
+    judged = judge_module.predict(judge, samples)
     out = {
         "mse": metrics.mse(x, recon), "ssim": metrics.ssim(x, recon), "psnr": metrics.psnr(x, recon),
         "sharpness": metrics.sharpness(x, recon),
         "latent_acc": metrics.latent_acc(z_train, tr.y, z_test, y),
         "probe_acc": metrics.probe_acc(z_train, tr.y, z_test, y),
         "active_units": metrics.active_units(z_test),
-        "sample_class_acc": float((judge_module.predict(judge, samples) == classes).mean()),
+        "sharpness_samples": metrics.sharpness(x[:n], samples),
+        "sample_class_acc": float((judged == classes).mean()),
+        "sample_class_acc_by_class": [float((judged[classes == c] == c).mean()) for c in range(conditional.CLASSES)],
+        "recon_class_acc": float((judge_module.predict(judge, recon) == y).mean()),
     }  # fmt: skip
-    _feature_metrics(out, recon, samples, ref, p, features, "cvae")
-    out["samplers"] = {"prior": {k: out[k] for k in ("fid_samples", "fid_samples_sd", "precision", "recall")}}
+    r = _scores(ref, features(recon[:n], "cvae reconstructions"), p, "recon")
+    out["fid_recon"], out["kid_recon"] = r["fid"], r["kid"]
+    g = _scores(ref, features(samples, "cvae samples"), p, "normal")
+    out.update({f"{k}_normal": g[k] for k in ("fid", "kid", "precision", "recall")})
+    out["fid_n"] = n
     out["protocol"] = {
-        **out["protocol"],
+        **fid.PROTOCOL,
         "sampler": "prior N(0, I), classes 0..9 in turn",
         "sample_class_acc": "share of samples the class judge assigns to the class they were drawn for",
+        "recon_class_acc": "the judge's accuracy on the model's reconstructions of the test images (its ceiling)",
+        "device": str(device),
     }
-    per_class = np.arange(FIGURE_SAMPLES) // (FIGURE_SAMPLES // conditional.CLASSES)
-    grid = decode(torch.randn((FIGURE_SAMPLES, model.latent), generator=stream(p.seed, "figure")).numpy(), per_class)
-    return out, {"samples_prior": grid}
+    per_class = np.arange(CVAE_GRID) // (CVAE_GRID // conditional.CLASSES)
+    grid = decode(torch.randn((CVAE_GRID, model.latent), generator=stream(p.seed, "figure")).numpy(), per_class)
+    return out, {"samples_normal": grid}
 
 
 # ------------------------------------------------------------------ record attempt
 
 
-def dai_wipf_rescale(images: np.ndarray) -> np.ndarray:
-    """Each image min-max rescaled to [0, 1], as Dai & Wipf's code does before scoring (a constant
-    image, whose range is 0, is left as it is)."""
-    x = np.asarray(images, np.float32)
-    lo, hi = x.min(axis=1, keepdims=True), x.max(axis=1, keepdims=True)
-    span = hi - lo
-    return np.where(span > 0, (x - lo) / np.where(span > 0, span, 1), x).astype(np.float32)
-
-
 def best_sampler(run_metrics: dict, name: str = "the record variant") -> str:
     """The sampler of a variant with the lowest FID at the campaign's ``fid_n``."""
     try:
-        return min(run_metrics["samplers"], key=lambda s: float(run_metrics["samplers"][s]["fid_samples"]))
+        return min(samplers_of(run_metrics), key=lambda s: float(run_metrics[f"fid_{s}"]))
     except (KeyError, TypeError, ValueError):
         raise CampaignError(
             f"campaign/runs/{name}.json: no samplers with their FID; `git checkout -- campaign/runs/{name}.json` "
@@ -144,27 +156,29 @@ def best_sampler(run_metrics: dict, name: str = "the record variant") -> str:
         ) from None
 
 
-def record_attempt(model, z_train: np.ndarray, sampler: str, cfg: Config, p: Params, device, features, ref):
-    """FID of ``fid_n.record`` samples of ``model`` drawn by ``sampler``, under both protocols.
+def record_attempt(model, z_train: np.ndarray, sampler: str, cfg: Config, p: Params, device, net, refs: dict):
+    """FID, KID, precision and recall of ``fid_n.record`` samples of ``model`` drawn by ``sampler``, under our
+    protocol and Dai & Wipf's (``protocol``); ``net``: the study's Inception; ``refs``: the test set's features
+    under each protocol (``ours``, ``dai_wipf``).
 
-    Returns (metrics, {protocol: uint8 images [N, 28, 28]}): the images as scored, for an independent
-    recomputation of both FIDs."""
-    n = cfg.fid_n["record"]  # the reference holds at least that many (stages.campaign checks it first)
-    if sampler in samplers.NAMES:
+    Returns (metrics, kept arrays): the samples as uint8 (ours, as scored) and as Dai & Wipf's float inputs
+    ([N, 28, 28], 0..255), for an independent recomputation of both FIDs."""
+    n = cfg.fid_n["record"]  # the references hold at least that many (the stage checks it first)
+    if sampler in samplers.NAMES and sampler not in evaluate.SAMPLERS["vae"]:
         z = samplers.sample(sampler, z_train, n, p.seed, cfg)
-    else:  # the model's own prior
-        z = torch.randn((n, model.latent), generator=stream(p.seed, "samples")).numpy()
+    else:  # the study's samplers: the prior, the mixture
+        z = evaluate.sample_latents(sampler, z_train, n, dataclasses.replace(
+            p, evaluate=dataclasses.replace(p.evaluate, gmm_components=cfg.gmm_components)))  # fmt: skip
     images = evaluate.decode(model, z, device)
-    protocols = {"ours": images, "dai_wipf": dai_wipf_rescale(images)}
-    out, kept = {"sampler": sampler, "fid_n": n}, {}
-    pr = dataclasses.replace(p, evaluate=dataclasses.replace(p.evaluate, fid_samples=n))
-    for name, x in protocols.items():
-        kept[name] = fid.to_uint8(x).numpy()
-        out[name] = _generated(features(x, f"record samples, {name} protocol"), ref[:n], pr, f"record {name}")
-    out["published"] = {k: {"fid": v, "sd": sd} for k, (v, sd) in PUBLISHED.items()}
+    u8, theirs = fid.to_uint8(images), protocol.generated_inputs(images)
+    feats = {"ours": fid.features(u8, net, desc="record samples, our protocol"),
+             "dai_wipf": protocol.features(theirs, net, desc="record samples")}  # fmt: skip
+    out = {"sampler": sampler, "fid_n": n}
+    for name, f in feats.items():
+        out[name] = _scores(refs[name][:n], f, p, f"record {name}")
     out["protocols"] = {
         "ours": "images as decoded (sigmoid means), " + fid.PROTOCOL["fid_preprocess"],
-        "dai_wipf": "each image min-max rescaled to [0, 1] first (Dai & Wipf's code), then as ours",
-        "reference": f"the first {n} test images, as they are (uint8 from the IDX file)",
+        "dai_wipf": "each image min-max rescaled to [0, 1] and x 255 in floats, TF1 bilinear resize (theirs)",
+        "reference": f"the first {n} test images: ours as uint8, theirs as their gray levels in floats",
     }
-    return out, kept
+    return out, {"ours": u8.numpy(), "dai_wipf": theirs.reshape(-1, 28, 28).numpy()}
