@@ -157,6 +157,7 @@ BAD = {
         "at least 3 settings",
     ),
     "unknown role": (lambda r: r["roles"].update(pairs=[]), "roles.pairs: unknown key"),
+    "replicated twice": (lambda r: r["roles"].update(replicated=["vae_z32", "vae_z32"]), "names a variant twice"),
     "replicated not a list": (lambda r: r["roles"].update(replicated=5), "roles.replicated: expected a list"),
     "comparisons a list": (lambda r: r["roles"].update(comparisons=[]), "roles.comparisons: expected a mapping"),
     "a side against itself": (

@@ -220,6 +220,8 @@ def load_config(path: Path | None = None) -> Config:
                                 f"got {roles[key]!r}")  # fmt: skip
     replicated = tuple(roles.get("replicated", ()))
     _names(replicated, variants, "roles.replicated")
+    if len(set(replicated)) != len(replicated):
+        raise CampaignError(f"roles.replicated: {list(replicated)} names a variant twice (each names DVC stages)")
     comparisons = {k: _build(Comparison, c, f"roles.comparisons.{k}", REQUIRED["comparison"])
                    for k, c in (roles.get("comparisons") or {}).items()}  # fmt: skip
     trends = {k: _build(Trend, t, f"roles.trends.{k}", REQUIRED["trend"])
