@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import textwrap
 from pathlib import Path
 
 import matplotlib
@@ -117,7 +118,7 @@ def samples(gen: dict[str, dict[str, np.ndarray]], labels: dict[str, str], sampl
             ax.imshow(_tiles(s, n, n), cmap="gray_r", vmin=0, vmax=1)
             ax.set_title(f"{labels[k]}\nz ~ {sampler_labels[name]}", fontsize=9)
     fig.suptitle("Generated images: every model, every sampler")
-    fig.tight_layout()
+    fig.tight_layout(rect=(0, 0, 1, 1 - 0.35 / fig.get_figheight()))  # the title clear of the first row's
     _save(fig, path)
 
 
@@ -133,7 +134,8 @@ def interpolations(interp: dict[str, np.ndarray], pairs, similar: list[bool], pa
         a, b = pairs[i]
         kind = "similar classes" if similar[i] else "dissimilar classes"
         ax.set_title(f"{CLASSES[a]} \u2192 {CLASSES[b]} ({kind})", fontsize=9)
-    fig.suptitle("Straight lines in latent space between two test images, decoded", y=1.0)
+    fig.suptitle("Straight lines in latent space between two test images, decoded")
+    fig.tight_layout(rect=(0, 0, 1, 1 - 0.3 / fig.get_figheight()))
     _save(fig, path)
 
 
@@ -174,7 +176,8 @@ def metrics_bars(stats: dict[str, dict], labels: dict[str, str], path: Path) -> 
         sds = [np.nan_to_num(stats[k][key].sd) for k in names]
         bars = ax.bar([k.upper() for k in names], means, yerr=sds, capsize=3, color=[COLORS[k] for k in names])
         ax.bar_label(bars, labels=[f"{v:.3g}" for v in means], fontsize=7, padding=2)
-        ax.set_title(f"{METRICS[key].label}\n({_better(key)}; {METRICS[key].spread})", fontsize=7)
+        title = textwrap.fill(METRICS[key].label, 34)  # long labels wrap instead of running into the next panel
+        ax.set_title(f"{title}\n({_better(key)}; {METRICS[key].spread})", fontsize=7)
         ax.tick_params(axis="x", labelsize=7)
         ax.margins(y=0.2)
     for ax in list(axes.flat)[len(keys) :]:
