@@ -271,7 +271,8 @@ def _test_rows(cfg: Config, results: list[Result]) -> list[str]:
 
 def _trend_rows(cfg: Config, results: list[Result]) -> list[str]:
     metrics = config.measures()
-    out = ["| hypothesis | measure | values over the settings | tau (oriented) | p (exact) | p (Holm) | verdict |",
+    out = ["| hypothesis | measure | values over the settings | tau (oriented) | p (exact if no ties) | p (Holm) "
+           "| verdict |",
            "|---|---|---|---|---|---|---|"]  # fmt: skip
     for r in (r for r in results if r.kind == "trend"):
         t = cfg.trends[r.hypothesis]
