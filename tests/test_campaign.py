@@ -370,7 +370,7 @@ def test_vaegan_losses_have_their_analytic_values():
 def test_vaegan_trains_the_vae_it_is_built_on_deterministically():
     p = params.from_dict({"train": {"batch_size": 32}})
     s = Spec("g", "vae", "dense", 2, (16,))
-    knobs = vaegan.GanKnobs(epochs=2, lr=1e-3, recon_weight=1.0, pixel_weight=0.0, channels=(4, 8), hidden=16)
+    knobs = config.VaeGan(epochs=2, lr=1e-3, recon_weight=1.0, pixel_weight=0.0, channels=(4, 8), hidden=16)
     x = np.random.default_rng(0).random((96, 784), dtype=np.float32)
     a, da = vaegan.train_vaegan(s, p, knobs, x, x[:32], torch.device("cpu"))
     b, _ = vaegan.train_vaegan(s, p, knobs, x, x[:32], torch.device("cpu"))

@@ -41,8 +41,8 @@ class VaeGan:
 
     epochs: int = field(default=30, metadata=_rng(1, 10_000))
     lr: float = field(default=2e-4, metadata=_rng(0, 10, lo_open=True))
-    recon_weight: float = field(default=1.0, metadata=_rng(0, 1e6))
-    pixel_weight: float = field(default=0.0, metadata=_rng(0, 1e6))
+    recon_weight: float = field(default=1.0, metadata=_rng(0, 1e6))  # the decoder's reconstruction vs its GAN term
+    pixel_weight: float = field(default=0.0, metadata=_rng(0, 1e6))  # > 0 adds the VAE's Bernoulli pixel term
     channels: tuple[int, ...] = field(default=(32, 64), metadata=_rng(1, 1024))
     hidden: int = field(default=512, metadata=_rng(1, 8192))
 

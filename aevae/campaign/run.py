@@ -62,9 +62,7 @@ def run_variant(v: Variant, cfg: Config, p: Params, splits: dict[str, Split], de
     t0 = time.perf_counter()
     disc = None
     if v.model == "vaegan":
-        k = v.gan
-        knobs = vaegan.GanKnobs(k.epochs, k.lr, k.recon_weight, k.pixel_weight, tuple(k.channels), k.hidden)
-        result, disc = vaegan.train_vaegan(s, pv, knobs, tr.x, va.x, device, replicate)
+        result, disc = vaegan.train_vaegan(s, pv, v.gan, tr.x, va.x, device, replicate)
     elif v.model == "cvae":
         xy_tr, xy_va = conditional.with_labels(tr.x, tr.y), conditional.with_labels(va.x, va.y)
         result = train.train(s, pv, xy_tr, xy_va, device, replicate)

@@ -27,7 +27,6 @@ from __future__ import annotations
 
 import logging
 import math
-from dataclasses import dataclass
 
 import numpy as np
 import torch
@@ -35,6 +34,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from aevae import losses, models, train
+from aevae.campaign.config import VaeGan
 from aevae.models import SIDE, Spec
 from aevae.params import Params
 from aevae.runtime import progress, seed_everything
@@ -42,17 +42,6 @@ from aevae.runtime import progress, seed_everything
 log = logging.getLogger(__name__)
 
 EQUILIBRIUM, MARGIN = 0.68, 0.35  # the authors' (``aegan.py``): ln 2 is a discriminator that cannot tell
-
-
-@dataclass(frozen=True)
-class GanKnobs:
-    epochs: int
-    lr: float
-    recon_weight: float  # the decoder's weight on the reconstruction against its GAN term
-    pixel_weight: float  # 0: reconstruction in the discriminator's features only (Larsen et al.); > 0 adds
-    #                      this weight x the VAE's own Bernoulli reconstruction (pixels)
-    channels: tuple[int, int]
-    hidden: int
 
 
 class Discriminator(nn.Module):
@@ -92,7 +81,7 @@ def gan_terms(d: Discriminator, real: torch.Tensor, fake: torch.Tensor) -> tuple
     return bce(lr, torch.ones_like(lr)), bce(lf, torch.zeros_like(lf)), bce(lf, torch.ones_like(lf))
 
 
-def train_vaegan(spec: Spec, p: Params, knobs: GanKnobs, x_train: np.ndarray, x_val: np.ndarray, device,
+def train_vaegan(spec: Spec, p: Params, knobs: VaeGan, x_train: np.ndarray, x_val: np.ndarray, device,
                  replicate: int = 0) -> tuple[train.TrainResult, Discriminator]:  # fmt: skip
     """Train a VAE-GAN whose VAE has shape ``spec`` (kind "vae"); returns the VAE as a ``TrainResult`` (the
     last epoch; curves with the validation ELBO terms beside the GAN's costs) and the discriminator."""
