@@ -113,11 +113,8 @@ def evaluate_cvae(model, p: Params, tr: Split, te: Split, device, features, ref,
     samples = decode(torch.randn((n, model.latent), generator=stream(p.seed, "samples normal")).numpy(), classes)
     judged = judge_module.predict(judge, samples)
     out = {
-        "mse": metrics.mse(x, recon), "ssim": metrics.ssim(x, recon), "psnr": metrics.psnr(x, recon),
-        "sharpness": metrics.sharpness(x, recon),
-        "latent_acc": metrics.latent_acc(z_train, tr.y, z_test, y),
-        "probe_acc": metrics.probe_acc(z_train, tr.y, z_test, y),
-        "active_units": metrics.active_units(z_test),
+        **evaluate._reconstruction(x, recon),  # the study's measures, as every other variant's
+        **evaluate._latent(z_train, np.asarray(tr.y), z_test, y),
         "sharpness_samples": metrics.sharpness(x[:n], samples),
         "sample_class_acc": float((judged == classes).mean()),
         "sample_class_acc_by_class": [float((judged[classes == c] == c).mean()) for c in range(conditional.CLASSES)],
