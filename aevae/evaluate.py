@@ -36,14 +36,6 @@ INTERP_STEPS = 11  # points on each decoded line, ends included (t = 0, 0.1, ...
 INTERP_PAIRS = 500  # random test pairs per kind (within a group of similar classes, across groups)
 # drawn interpolations: the first test image of each class in these class pairs (within a group, then across)
 FIGURE_PAIRS = ((0, 6), (2, 4), (5, 7), (7, 9), (0, 9), (1, 3), (2, 8), (5, 8))
-# ``SAMPLERS[kind]``: the code distributions each kind of model is sampled from; the first is its main one
-SAMPLERS = {
-    "ae": {"gaussian": "a Gaussian (full covariance) fitted to the training codes",
-           "normal": "N(0, I), the naive choice (what a VAE's prior would be)",
-           "gmm": "a mixture of full-covariance Gaussians fitted to the training codes"},
-    "vae": {"normal": "the prior N(0, I)",
-            "gmm": "a mixture of full-covariance Gaussians fitted to the training posterior means"},
-}  # fmt: skip
 FIGURE_SAMPLES = 64  # samples kept per sampler for the figures
 
 FeatureFn = Callable[[np.ndarray, str], np.ndarray]  # images [N, 784] in [0, 1] -> features [N, F]
@@ -108,28 +100,12 @@ def lines(model, z_ends: np.ndarray, device: torch.device) -> np.ndarray:
     return decode(model, z.reshape(-1, z.shape[-1]), device).reshape(len(z_ends), INTERP_STEPS, -1)
 
 
-def sample_latents(sampler: str, z_train: np.ndarray, n: int, p: Params) -> np.ndarray:
-    """``[n, D]`` codes to decode from ``sampler`` (a key of ``SAMPLERS``), fitted to the training codes
-    ``z_train`` where it is fitted; each sampler draws from its own stream, shared by every model."""
-    g = stream(p.seed, f"samples {sampler}")
-    d = z_train.shape[1]
-    if sampler == "normal":
-        return torch.randn((n, d), generator=g).numpy()
-    if sampler == "gaussian":
-        mean, chol = metrics.fit_gaussian(z_train)
-        eps = torch.randn((n, d), generator=g, dtype=torch.float64).numpy()
-        return (mean + eps @ chol.T).astype(np.float32)
-    if sampler == "gmm":
-        return samplers.gmm(z_train, n, p.evaluate.gmm_components, p.seed)
-    raise ValueError(f"unknown sampler {sampler!r}; one of normal, gaussian, gmm")
-
-
-def _reconstruction(x: np.ndarray, recon: np.ndarray) -> dict:
+def reconstruction_scores(x: np.ndarray, recon: np.ndarray) -> dict:
     return {"mse": metrics.mse(x, recon), "ssim": metrics.ssim(x, recon), "psnr": metrics.psnr(x, recon),
             "sharpness": metrics.sharpness(x, recon)}  # fmt: skip
 
 
-def _latent(z_train: np.ndarray, y_train: np.ndarray, z_test: np.ndarray, y: np.ndarray) -> dict:
+def latent_scores(z_train: np.ndarray, y_train: np.ndarray, z_test: np.ndarray, y: np.ndarray) -> dict:
     pred = metrics.knn_predict(z_train, y_train, z_test)
     return {
         "latent_acc": float((pred == y).mean()),
@@ -150,12 +126,11 @@ def _continuity(model, z_test: np.ndarray, y: np.ndarray, net: judge.Judge, p: P
     return out
 
 
-def _inception_scores(ref: np.ndarray, feats: np.ndarray, p: Params, what: str) -> dict:
+def inception_scores(ref: np.ndarray, feats: np.ndarray, p: Params, what: str) -> dict:
     """FID, KID (with its sd over subsets) and precision/recall of ``feats`` against as many reference
     features (the first test images)."""
     ref = ref[: len(feats)]
-    kid_seed = int(torch.randint(2**31 - 1, (1,), generator=stream(p.seed, f"kid subsets {what}")))
-    k = fid.kid(ref, feats, seed=kid_seed)
+    k = fid.kid(ref, feats, seed=samplers.int_seed(p.seed, f"kid subsets {what}"))
     pr = fid.precision_recall(ref, feats)
     return {"fid": fid.Reference(ref).fid(feats), "kid": k["kid"], "kid_sd": k["kid_sd"], **pr}
 
@@ -190,15 +165,15 @@ def run(
     z_test = map_batches(model.embed, x, device)
     recon = decode(model, z_test, device)
     z_train = map_batches(model.embed, train.x, device)
-    out = {**_reconstruction(x, recon), **_latent(z_train, np.asarray(train.y), z_test, y)}
+    out = {**reconstruction_scores(x, recon), **latent_scores(z_train, np.asarray(train.y), z_test, y)}
     out.update(_continuity(model, z_test, y, net, p, device))
 
     # generation: every sampler of the model's kind; the main one (first) at n_primary for the primary run
-    names = list(SAMPLERS[spec.kind])
+    names = list(samplers.SAMPLERS[spec.kind])
     samples = {}
     for i, name in enumerate(names):
-        n = n_primary if primary and i == 0 else n_seed
-        samples[name] = decode(model, sample_latents(name, z_train, n, p), device)
+        n = max(n_primary, n_seed) if primary and i == 0 else n_seed
+        samples[name] = decode(model, samplers.sample_latents(name, z_train, n, p), device)
 
     basis, how = two_d(z_test)
     shown = [(int(np.flatnonzero(y == a)[0]), int(np.flatnonzero(y == b)[0])) for a, b in figure_pairs(y)]
@@ -216,7 +191,7 @@ def run(
     }
     protocol = {
         **fid.PROTOCOL,
-        "samplers": SAMPLERS[spec.kind],
+        "samplers": samplers.SAMPLERS[spec.kind],
         "main_sampler": names[0],
         "latent_classifier": f"kNN (k={metrics.KNN_K}) on raw codes; linear probe: logistic regression",
         "knn_group": f"share of the kNN's errors whose class is in the true class's group ({continuity.GROUPS})",
@@ -240,14 +215,14 @@ def run(
 
     if features is not None:
         recon_feats = features(recon[:n_seed], f"{spec.name} reconstructions")
-        scores = _inception_scores(ref_features, recon_feats, p, "recon")
+        scores = inception_scores(ref_features, recon_feats, p, "recon")
         out["fid_recon"], out["kid_recon"] = scores["fid"], scores["kid"]
         for i, name in enumerate(names):
             feats = features(samples[name], f"{spec.name} samples ({name})")
-            scores = _inception_scores(ref_features, feats[:n_seed], p, name)
+            scores = inception_scores(ref_features, feats[:n_seed], p, name)
             out.update({f"{k}_{name}": scores[k] for k in ("fid", "kid", "precision", "recall")})
             if primary and i == 0:
-                scores = _inception_scores(ref_features, feats, p, f"{name} primary")
+                scores = inception_scores(ref_features, feats, p, f"{name} primary")
                 out.update({"fid_samples": scores["fid"], "kid_samples": scores["kid"],
                             "kid_samples_sd": scores["kid_sd"], "precision": scores["precision"],
                             "recall": scores["recall"], "fid_n_primary": len(feats)})  # fmt: skip

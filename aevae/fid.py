@@ -21,6 +21,7 @@ import hashlib
 import io
 import logging
 import os
+from collections.abc import Callable
 from importlib import metadata
 from pathlib import Path
 
@@ -259,6 +260,13 @@ def features(images_u8: torch.Tensor, net: torch.nn.Module, batch: int = BATCH, 
         x = resize_gray(chunk).to(dev).float().contiguous(memory_format=torch.channels_last)
         out.append(net(x).cpu())
     return torch.cat(out).numpy() if out else np.zeros((0, FEATURES), np.float32)
+
+
+def feature_fn(weights: Path, device: torch.device | str = "cpu") -> Callable[..., np.ndarray]:
+    """``features(images, desc)``: pool3 features ``[N, 2048]`` of ``[N, 784]`` images in [0, 1] under the
+    study's protocol (``to_uint8``, then ``extractor``'s network): the one way every stage scores images."""
+    net = extractor(weights, device)
+    return lambda images, desc="images": features(to_uint8(images), net, desc=desc)
 
 
 def load_reference(path: Path, n: int) -> np.ndarray:

@@ -1,37 +1,39 @@
-"""Ex-post samplers: a density fitted to a trained model's training codes, sampled instead of its prior.
+"""The study's samplers: the code distributions each kind of model is decoded from (``SAMPLERS``).
 
-A deterministic AE has no prior, and a VAE's aggregate posterior is not its prior N(0, I) (the
-"holes" Dai & Wipf 2019 and Ghosh et al. 2020 point at), so both are sampled better from a density
-fitted to where the codes actually are:
+A VAE is sampled from its prior; a deterministic AE has no prior, so it is sampled from a density
+fitted to its training codes. A VAE's aggregate posterior is not its prior N(0, I) either (the "holes"
+Dai & Wipf 2019 and Ghosh et al. 2020 point at), so both kinds are also sampled from a mixture fitted to
+where the codes actually are (``gmm``, as Ghosh et al., ICLR 2020). Codes are the posterior means for
+a VAE (the AE's codes for the AE). The campaign adds Dai & Wipf's second stage
+(``aevae.campaign.two_stage``).
 
-- ``gmm``: a Gaussian mixture with full covariances (scikit-learn), as Ghosh et al. (ICLR 2020) do;
-- ``two_stage``: a second VAE on the codes (Dai & Wipf, ICLR 2019): its prior is N(0, I), its decoder
-  Gaussian with a learned scalar variance gamma, its latent as wide as the codes.
-
-Codes are the posterior means for a VAE (the AE's codes for the AE). A second-stage draw is the
-decoder's mean plus its Gaussian noise of variance gamma: as gamma falls in training (Dai & Wipf's
-argument) this tends to their mean-only draw; before it has, the mean alone lies on a lower-dimensional
-set than the codes (a 2-d test shows it: correlation 0.999 where the codes have 0.85).
+Each sampler draws from its own named stream (``runtime.stream``), shared by every model and replicate.
 """
 
 from __future__ import annotations
-
-import math
 
 import numpy as np
 import torch
 from sklearn.mixture import GaussianMixture
 from threadpoolctl import threadpool_limits
-from torch import nn
 
-from aevae import models
-from aevae.runtime import seed_everything, stream
+from aevae import metrics
+from aevae.params import Params
+from aevae.runtime import stream
 
-NAMES = ("gmm", "two_stage")
+# ``SAMPLERS[kind]``: the code distributions each kind of model is sampled from; the first is its main one
+SAMPLERS = {
+    "ae": {"gaussian": "a Gaussian (full covariance) fitted to the training codes",
+           "normal": "N(0, I), the naive choice (what a VAE's prior would be)",
+           "gmm": "a mixture of full-covariance Gaussians fitted to the training codes"},
+    "vae": {"normal": "the prior N(0, I)",
+            "gmm": "a mixture of full-covariance Gaussians fitted to the training posterior means"},
+}  # fmt: skip
 
 
-def _seed(seed: int, name: str) -> int:
-    """A 31-bit integer seed of the named stream (scikit-learn and numpy want an int)."""
+def int_seed(seed: int, name: str) -> int:
+    """A 31-bit integer seed of the named stream (``runtime.stream``), for the libraries that want an int
+    (scikit-learn, numpy, ``fid.kid``)."""
     return int(torch.randint(2**31 - 1, (1,), generator=stream(seed, name)).item())
 
 
@@ -41,70 +43,25 @@ def gmm(z_train: np.ndarray, n: int, components: int, seed: int) -> np.ndarray:
     scikit-learn returns the samples grouped by component; they are shuffled, so any prefix (a figure's
     first 64) is a fair draw."""
     with threadpool_limits(1):  # scikit-learn's BLAS threads oversubscribe this 2-core machine
-        mix = GaussianMixture(components, covariance_type="full", random_state=_seed(seed, "gmm fit"))
+        mix = GaussianMixture(components, covariance_type="full", random_state=int_seed(seed, "gmm fit"))
         mix.fit(np.asarray(z_train, np.float64))
-        mix.random_state = np.random.RandomState(_seed(seed, "gmm samples"))
+        mix.random_state = np.random.RandomState(int_seed(seed, "gmm samples"))
         z, _ = mix.sample(n)
-    order = np.random.default_rng(_seed(seed, "gmm order")).permutation(n)
+    order = np.random.default_rng(int_seed(seed, "gmm order")).permutation(n)
     return z[order].astype(np.float32)
 
 
-class SecondStage(nn.Module):
-    """The second-stage VAE of Dai & Wipf: codes ``z: [B, D]`` (standardized) <-> ``u: [B, D]`` ~ N(0, I).
-
-    The decoder is Gaussian with one learned variance ``gamma`` shared by every coordinate, the choice
-    that lets the second stage fit a code distribution of any shape (their Section 4)."""
-
-    MIN_LOG_GAMMA = -9.0  # gamma >= 1.2e-4: keeps the loss finite once the fit is near exact
-
-    def __init__(self, dim: int, hidden: tuple[int, ...]):
-        super().__init__()
-        self.dim = dim
-        self.encoder = models.mlp([dim, *hidden, 2 * dim])
-        self.decoder = models.mlp([dim, *reversed(hidden), dim])
-        self.log_gamma = nn.Parameter(torch.zeros(()))
-
-    def loss(self, z: torch.Tensor) -> torch.Tensor:
-        """Negative ELBO per code, averaged over the batch, in nats."""
-        mu, logvar = self.encoder(z).chunk(2, dim=1)
-        u = mu + torch.randn_like(mu) * torch.exp(0.5 * logvar)
-        log_gamma = self.log_gamma.clamp(min=self.MIN_LOG_GAMMA)
-        sq = (z - self.decoder(u)).square().sum(dim=1)
-        nll = 0.5 * (sq / log_gamma.exp() + self.dim * (log_gamma + math.log(2 * math.pi)))
-        kl = 0.5 * (mu.square() + logvar.exp() - 1.0 - logvar).sum(dim=1)
-        return (nll + kl).mean()
-
-
-def two_stage(
-    z_train: np.ndarray, n: int, seed: int, hidden: tuple[int, ...], epochs: int, batch_size: int, lr: float
-) -> np.ndarray:
-    """``[n, D]`` codes from a second-stage VAE trained on ``z_train`` (standardized per coordinate)."""
-    g = seed_everything(_seed(seed, "two-stage init"))
-    z = torch.as_tensor(np.asarray(z_train, np.float32))
-    mean, std = z.mean(0), z.std(0).clamp(min=1e-6)
-    zs = (z - mean) / std
-    net = SecondStage(z.shape[1], tuple(hidden))
-    opt = torch.optim.Adam(net.parameters(), lr=lr)
-    for _ in range(epochs):
-        for idx in torch.randperm(len(zs), generator=g).split(batch_size):
-            loss = net.loss(zs[idx])
-            opt.zero_grad(set_to_none=True)
-            loss.backward()
-            opt.step()
-    with torch.no_grad():  # a draw of the fitted density: decoder mean plus its N(0, gamma I) noise
-        g = stream(seed, "two-stage samples")
-        u = torch.randn((n, z.shape[1]), generator=g)
-        gamma = net.log_gamma.clamp(min=net.MIN_LOG_GAMMA).exp()
-        zs = net.decoder(u) + gamma.sqrt() * torch.randn((n, z.shape[1]), generator=g)
-        return (zs * std + mean).numpy()
-
-
-def sample(name: str, z_train: np.ndarray, n: int, seed: int, cfg) -> np.ndarray:
-    """``[n, D]`` codes from ex-post sampler ``name`` (one of ``NAMES``) fitted to ``z_train``;
-    ``cfg``: the campaign's config (its ``gmm`` and ``two_stage`` knobs)."""
-    if name == "gmm":
-        return gmm(z_train, n, cfg.gmm_components, seed)
-    if name == "two_stage":
-        t = cfg.two_stage
-        return two_stage(z_train, n, seed, t.hidden, t.epochs, t.batch_size, t.lr)
-    raise ValueError(f"unknown sampler {name!r}; one of {', '.join(NAMES)}")
+def sample_latents(sampler: str, z_train: np.ndarray, n: int, p: Params) -> np.ndarray:
+    """``[n, D]`` codes to decode from ``sampler`` (a key of ``SAMPLERS``), fitted to the training codes
+    ``z_train`` where it is fitted; each sampler draws from its own stream, shared by every model."""
+    g = stream(p.seed, f"samples {sampler}")
+    d = z_train.shape[1]
+    if sampler == "normal":
+        return torch.randn((n, d), generator=g).numpy()
+    if sampler == "gaussian":
+        mean, chol = metrics.fit_gaussian(z_train)
+        eps = torch.randn((n, d), generator=g, dtype=torch.float64).numpy()
+        return (mean + eps @ chol.T).astype(np.float32)
+    if sampler == "gmm":
+        return gmm(z_train, n, p.evaluate.gmm_components, p.seed)
+    raise ValueError(f"unknown sampler {sampler!r}; one of {', '.join(SAMPLERS['ae'])}")

@@ -23,7 +23,7 @@ class Metric:
         return "higher is better" if self.higher_is_better else "lower is better"
 
 
-# the samplers a model's codes are drawn from (aevae.evaluate.SAMPLERS says which kind has which)
+# the samplers a model's codes are drawn from (aevae.samplers.SAMPLERS says which kind has which)
 SAMPLER_LABELS = {"normal": "N(0, I)", "gaussian": "fitted Gaussian", "gmm": "Gaussian mixture"}
 
 METRICS: dict[str, Metric] = {

@@ -27,8 +27,8 @@ import time
 import numpy as np
 import torch
 
-from aevae import data, evaluate, fid, models, params, paths
-from aevae.runtime import progress, stream
+from aevae import data, evaluate, fid, models, params, paths, samplers
+from aevae.runtime import progress
 from aevae.train import load_model
 
 
@@ -84,7 +84,9 @@ def main() -> None:
         z_test = evaluate.map_batches(model.embed, test.x, "cpu")
         z_train = evaluate.map_batches(model.embed, train.x, "cpu")
         recon = evaluate.decode(model, z_test, "cpu")[:n]
-        samples = evaluate.decode(model, evaluate.sample_latents(spec, z_train, n, stream(p.seed, "samples")), "cpu")
+        samples = evaluate.decode(
+            model, samplers.sample_latents(next(iter(samplers.SAMPLERS[spec.kind])), z_train, n, p), "cpu"
+        )
         committed = json.loads(paths.metrics(name, 0).read_text())
         for key, x in (("fid_recon", recon), ("fid_samples", samples)):
             f = feats(x)

@@ -34,7 +34,8 @@ def main() -> None:
     judge_net = judge.load(paths.JUDGE)
     ref = fid.load_reference(paths.FID_REFERENCE / paths.FEATURES_FILE, cfg.fid_n[v.family])
     splits = {s: data.load_split(s) for s in ("train", "val", "test")}
-    metrics, arrays, curves, ckpt = run.run_variant(v, cfg, p, splits, dev, run.inception(dev), ref, judge_net, seed)
+    features = fid.feature_fn(paths.FID_WEIGHTS, dev)
+    metrics, arrays, curves, ckpt = run.run_variant(v, cfg, p, splits, dev, features, ref, judge_net, seed)
     fileio.save_torch(PATHS["models"] / f"{run_name}.pt", ckpt)
     fileio.write_text(PATHS["curves"] / f"{run_name}.csv", train.curves_csv(curves))
     with fileio.atomic_dir(out_eval) as tmp:

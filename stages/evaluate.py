@@ -35,8 +35,7 @@ def main() -> None:
     primary = rep == 0
     n_ref = max(p.evaluate.fid_samples_seed, p.evaluate.fid_samples if primary else 0)
     ref = fid.load_reference(paths.FID_REFERENCE / paths.FEATURES_FILE, n_ref)
-    net = fid.extractor(paths.FID_WEIGHTS, dev)
-    features = lambda images, desc: fid.features(fid.to_uint8(images), net, desc=desc)  # noqa: E731
+    features = fid.feature_fn(paths.FID_WEIGHTS, dev)
     splits = data.load_split("train"), data.load_split("test")
     result = evaluate.run(spec, model, p, *splits, dev, features, ref, judge_net, primary=primary)
     result.metrics["run"] = {"model": spec.name, "replicate": rep, "spec": spec.as_dict()}

@@ -14,7 +14,7 @@ def main() -> None:
     test = data.load_split("test", mmap=True)
     dev = device()
     t = time.perf_counter()
-    feats = fid.features(fid.to_uint8(test.x), fid.extractor(paths.FID_WEIGHTS, dev), desc="test set")
+    feats = fid.feature_fn(paths.FID_WEIGHTS, dev)(test.x, "test set")
     with fileio.atomic_dir(paths.FID_REFERENCE) as tmp:
         fileio.save_npy(tmp / paths.FEATURES_FILE, feats)
     logging.info("Inception features of %d test images on %s in %.0f s", len(feats), dev, time.perf_counter() - t)

@@ -17,7 +17,7 @@ import torch
 import yaml
 
 from aevae import fid, losses, models, params, samplers, train
-from aevae.campaign import conditional, config, protocol, run, vaegan
+from aevae.campaign import conditional, config, protocol, run, two_stage, vaegan
 from aevae.campaign import report as campaign_report
 from aevae.campaign.paths import PATHS
 from aevae.errors import StudyError
@@ -56,7 +56,7 @@ def test_two_stage_sampler_draws_from_the_fitted_density():
     r = np.random.default_rng(0)
     cov = np.array([[2.0, 1.2], [1.2, 1.0]])
     z = r.multivariate_normal([3.0, -1.0], cov, 4000).astype(np.float32)
-    out = samplers.two_stage(z, 4000, 0, hidden=(64,), epochs=30, batch_size=128, lr=1e-3)
+    out = two_stage.two_stage(z, 4000, 0, hidden=(64,), epochs=30, batch_size=128, lr=1e-3)
     np.testing.assert_allclose(out.mean(0), [3.0, -1.0], atol=0.25)
     assert 0.5 < np.corrcoef(out, rowvar=False)[0, 1] < 0.95
     ratio = out.var(0) / np.diag(cov)
@@ -65,7 +65,7 @@ def test_two_stage_sampler_draws_from_the_fitted_density():
 
 def test_sample_names_the_known_samplers():
     with pytest.raises(ValueError, match="one of gmm, two_stage"):
-        samplers.sample("flow", np.zeros((10, 2)), 5, 0, None)
+        two_stage.sample("flow", np.zeros((10, 2)), 5, 0, None)
 
 
 # ------------------------------------------------------------------ conditional VAE

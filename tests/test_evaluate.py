@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 import torch
 
-from aevae import data, evaluate, judge, models, params, train
+from aevae import data, evaluate, judge, models, params, samplers, train
 from aevae.errors import StudyError
 from aevae.study import METRICS
 
@@ -59,8 +59,8 @@ def _run(small, name, p=None, with_features=True, primary=True):
 def test_primary_run_has_every_metric_and_array(small, name):
     result, net = _run(small, name)
     m = result.metrics
-    samplers = list(evaluate.SAMPLERS[name])
-    others = [s for s in ("normal", "gaussian", "gmm") if s not in samplers]
+    own = list(samplers.SAMPLERS[name])
+    others = [s for s in ("normal", "gaussian", "gmm") if s not in own]
     expected = {k for k, meta in METRICS.items()
                 if (not meta.vae_only or name == "vae") and not k.endswith(tuple(f"_{s}" for s in others))}  # fmt: skip
     assert expected <= set(m)
@@ -69,13 +69,13 @@ def test_primary_run_has_every_metric_and_array(small, name):
     assert 0 <= m["precision"] <= 1 and 0 <= m["recall"] <= 1 and m["fid_samples"] > 0 and m["kid_samples_sd"] > 0
     assert m["fid_n"] == 60 and m["fid_n_primary"] == 80 and m["protocol"]["device"] == "cpu"
     # the main sampler drawn once at 80 (its first 60 scored per seed), every other sampler at 60
-    assert net.calls == ["reference", f"{name} reconstructions", *(f"{name} samples ({s})" for s in samplers)]
+    assert net.calls == ["reference", f"{name} reconstructions", *(f"{name} samples ({s})" for s in own)]
     a = result.arrays
     assert a["recon"].shape == (200, 784) and a["samples"].shape == (60, 784) and a["latent_2d"].shape == (200, 2)
     assert a["samples_features"].shape == (80, 32)
     assert a["interpolations"].shape[1:] == (evaluate.INTERP_STEPS, 784)
     assert a["manifold"].shape == (evaluate.GRID, evaluate.GRID, 784)
-    assert {f"samples_{s}" for s in samplers} <= set(a)
+    assert {f"samples_{s}" for s in own} <= set(a)
     assert m["interp_pairs_within"] > 50 and m["interp_pairs_across"] > 50
     assert 0 <= m["path_ab_paths_within"] <= m["interp_pairs_within"]
     assert m["path_confidence_within"] > 0

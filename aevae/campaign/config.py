@@ -12,13 +12,19 @@ from pathlib import Path
 from typing import Literal
 
 from aevae import params
+from aevae.campaign import two_stage
 from aevae.campaign.paths import PATHS
 from aevae.errors import StudyError
 from aevae.models import Spec
 from aevae.params import MIN_FID, N_TEST, N_TRAIN, Params, _rng
+from aevae.samplers import SAMPLERS
 
-OWN_SAMPLER = {"ae": "gaussian", "vae": "normal", "vaegan": "normal", "cvae": "normal"}  # evaluate.SAMPLERS' first
-EXTRA_SAMPLERS = ("two_stage",)  # ex-post samplers beyond the study's own (evaluate.SAMPLERS has gmm)
+# each model type's own sampler: its kind's main one in the study's registry (a VAE-GAN and the conditional
+# VAE are VAEs: their prior)
+OWN_SAMPLER = {kind: next(iter(s)) for kind, s in SAMPLERS.items()}
+OWN_SAMPLER |= {"vaegan": OWN_SAMPLER["vae"], "cvae": OWN_SAMPLER["vae"]}
+# ex-post samplers beyond the study's own (``aevae.campaign.two_stage``)
+EXTRA_SAMPLERS = tuple(s for s in two_stage.NAMES if s not in SAMPLERS["ae"])
 
 
 class CampaignError(StudyError):
@@ -55,7 +61,7 @@ class Variant:
     latent: int = field(default=32, metadata=_rng(1, 784))
     layers: tuple[int, ...] = field(default=(), metadata=_rng(1, 8192))  # empty: the study's model.<arch>
     beta: float = field(default=1.0, metadata=_rng(0, 1000))
-    samplers: tuple[Literal["two_stage"], ...] = ()  # ex-post samplers beyond evaluate.SAMPLERS
+    samplers: tuple[Literal["two_stage"], ...] = ()  # ex-post samplers beyond SAMPLERS
     train: TrainOverride = TrainOverride()
     gan: VaeGan | None = None  # the VAE-GAN's adversarial training (model vaegan only)
     name: str = ""  # its key under `variants` (set by load_config, not read from the file)
@@ -275,14 +281,12 @@ def measures() -> dict:
 
 def has_measure(v: Variant, key: str) -> bool:
     """Whether a run of variant ``v`` records measure ``key``: a VAE's bounds only for VAE kinds, a sampler's
-    measures only for the samplers the kind has (``evaluate.SAMPLERS``) or the variant adds."""
-    from aevae import evaluate
-
+    measures only for the samplers the kind has (``SAMPLERS``) or the variant adds."""
     m = measures()[key]
     if m.vae_only and v.kind == "ae":
         return False
-    own = (*evaluate.SAMPLERS.get(v.kind, {"normal": ""}), *v.samplers)
-    sampler = next((s for s in (*evaluate.SAMPLERS["ae"], *EXTRA_SAMPLERS) if key.endswith(f"_{s}")), None)
+    own = (*SAMPLERS.get(v.kind, {"normal": ""}), *v.samplers)
+    sampler = next((s for s in (*SAMPLERS["ae"], *EXTRA_SAMPLERS) if key.endswith(f"_{s}")), None)
     return sampler is None or sampler in own
 
 

@@ -12,27 +12,20 @@ import torch
 
 from aevae import evaluate, fid, metrics, samplers, train
 from aevae import judge as judge_module
-from aevae.campaign import conditional, protocol, vaegan
+from aevae.campaign import conditional, protocol, two_stage, vaegan
 from aevae.campaign.config import CampaignError, Config, Variant, samplers_of, spec, variant_params
 from aevae.data import Split
 from aevae.params import Params
-from aevae.paths import FID_WEIGHTS
 from aevae.runtime import stream
 
 FIGURE_SAMPLES = evaluate.FIGURE_SAMPLES  # generated images kept per sampler for the figures (8 x 8)
 CVAE_GRID = 100  # the conditional VAE's figure: 10 per class
 
 
-def inception(dev):
-    """``features(images, desc)``: the study's Inception features under the study's protocol."""
-    net = fid.extractor(FID_WEIGHTS, dev)
-    return lambda images, desc: fid.features(fid.to_uint8(images), net, desc=desc)
-
-
 def _scores(ref: np.ndarray, feats: np.ndarray, p: Params, what: str) -> dict[str, float]:
     """FID, KID (its sd over subsets) and precision/recall: the study's scoring (``evaluate``), so a
     campaign number and a study number at the same N are the same measure."""
-    return evaluate._inception_scores(ref, feats, p, what)
+    return evaluate.inception_scores(ref, feats, p, what)
 
 
 def _extra_samplers(v: Variant, cfg: Config, pv: Params, model, z_train, device, features, ref) -> tuple[dict, dict]:
@@ -41,7 +34,7 @@ def _extra_samplers(v: Variant, cfg: Config, pv: Params, model, z_train, device,
     out, arrays = {}, {}
     n = pv.evaluate.fid_samples_seed
     for name in v.samplers:
-        images = evaluate.decode(model, samplers.sample(name, z_train, n, pv.seed, cfg), device)
+        images = evaluate.decode(model, two_stage.sample(name, z_train, n, pv.seed, cfg), device)
         sc = _scores(ref, features(images, f"{v.name} samples ({name})"), pv, name)
         out.update({f"{k}_{name}": sc[k] for k in ("fid", "kid", "precision", "recall")})
         arrays[f"samples_{name}"] = images[:FIGURE_SAMPLES]
@@ -113,8 +106,8 @@ def evaluate_cvae(model, p: Params, tr: Split, te: Split, device, features, ref,
     samples = decode(torch.randn((n, model.latent), generator=stream(p.seed, "samples normal")).numpy(), classes)
     judged = judge_module.predict(judge, samples)
     out = {
-        **evaluate._reconstruction(x, recon),  # the study's measures, as every other variant's
-        **evaluate._latent(z_train, np.asarray(tr.y), z_test, y),
+        **evaluate.reconstruction_scores(x, recon),  # the study's measures, as every other variant's
+        **evaluate.latent_scores(z_train, np.asarray(tr.y), z_test, y),
         "sharpness_samples": metrics.sharpness(x[:n], samples),
         "sample_class_acc": float((judged == classes).mean()),
         "sample_class_acc_by_class": [float((judged[classes == c] == c).mean()) for c in range(conditional.CLASSES)],
@@ -159,10 +152,10 @@ def record_attempt(model, z_train: np.ndarray, sampler: str, cfg: Config, p: Par
     Returns (metrics, kept arrays): the samples as uint8 (ours, as scored) and as Dai & Wipf's float inputs
     ([N, 28, 28], 0..255), for an independent recomputation of both FIDs."""
     n = cfg.fid_n["record"]  # the references hold at least that many (the stage checks it first)
-    if sampler in samplers.NAMES and sampler not in evaluate.SAMPLERS["vae"]:
-        z = samplers.sample(sampler, z_train, n, p.seed, cfg)
+    if sampler in two_stage.NAMES and sampler not in samplers.SAMPLERS["vae"]:
+        z = two_stage.sample(sampler, z_train, n, p.seed, cfg)
     else:  # the study's samplers: the prior, the mixture
-        z = evaluate.sample_latents(sampler, z_train, n, dataclasses.replace(
+        z = samplers.sample_latents(sampler, z_train, n, dataclasses.replace(
             p, evaluate=dataclasses.replace(p.evaluate, gmm_components=cfg.gmm_components)))  # fmt: skip
     images = evaluate.decode(model, z, device)
     u8, theirs = fid.to_uint8(images), protocol.generated_inputs(images)
