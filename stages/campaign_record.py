@@ -8,7 +8,7 @@ import time
 
 import numpy as np
 
-from aevae import data, evaluate, fid, fileio, paths, train
+from aevae import data, fid, fileio, paths, train
 from aevae.campaign import config, run
 from aevae.campaign.paths import PATHS
 from aevae.errors import cli
@@ -28,9 +28,8 @@ def main() -> None:
     model, _ = train.load_model(PATHS["models"] / f"{primary}.pt", expect=expect, replicate=0)
     dev = device()
     t = time.perf_counter()
-    z_train = evaluate.map_batches(model.to(dev).embed, data.load_split("train").x, dev)
     net = fid.extractor(paths.FID_WEIGHTS, dev)
-    out, kept = run.record_attempt(model, z_train, sampler, cfg, p, dev, net, refs)
+    out, kept = run.record_attempt(model.to(dev), data.load_split("train").x, sampler, cfg, p, dev, net, refs)
     out["variant"] = name
     out["seconds"] = round(time.perf_counter() - t, 1)
     with fileio.atomic_dir(PATHS["record"]) as tmp:

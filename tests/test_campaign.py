@@ -50,17 +50,51 @@ def test_gmm_sampler_recovers_the_mixture_and_interleaves_components():
     np.testing.assert_array_equal(out, samplers.gmm(z, 1000, 2, seed=0))
 
 
-def test_two_stage_sampler_draws_from_the_fitted_density():
-    # a short fit to correlated 2-d codes: the draws come back on the codes' scale and location, spread
-    # in both directions (the decoder's mean alone lies on a curve: correlation 0.999, see samplers)
-    r = np.random.default_rng(0)
+SHORT = config.TwoStage(width=64, depth=1, epochs=30, batch_size=128, lr=1e-3, lr_halve_every=100)
+
+
+def _correlated_codes(n: int = 4000) -> tuple[np.ndarray, np.ndarray]:
     cov = np.array([[2.0, 1.2], [1.2, 1.0]])
-    z = r.multivariate_normal([3.0, -1.0], cov, 4000).astype(np.float32)
-    out = two_stage.two_stage(z, 4000, 0, hidden=(64,), epochs=30, batch_size=128, lr=1e-3)
+    return np.random.default_rng(0).multivariate_normal([3.0, -1.0], cov, n).astype(np.float32), cov
+
+
+def test_two_stage_sampler_draws_from_the_fitted_density():
+    # an AE's codes (no sd): the draws come back on the codes' scale and location, spread in both
+    # directions (the decoder's mean alone lies on a curve: correlation 0.999, see two_stage)
+    z, cov = _correlated_codes()
+    out = two_stage.two_stage(z, None, 4000, 0, SHORT)
     np.testing.assert_allclose(out.mean(0), [3.0, -1.0], atol=0.25)
     assert 0.5 < np.corrcoef(out, rowvar=False)[0, 1] < 0.95
     ratio = out.var(0) / np.diag(cov)
     assert ((0.7 < ratio) & (ratio < 1.4)).all(), ratio
+
+
+def test_two_stage_fits_the_aggregate_posterior_of_a_vae():
+    # a VAE's codes are drawn from its posterior, mu + sd * eps (Dai & Wipf's code): with sd = 1 the density
+    # to fit has variance var(mu) + 1 per coordinate (3 and 2 here); fitted to the means alone it would
+    # have 2 and 1
+    mu, cov = _correlated_codes()
+    out = two_stage.two_stage(mu, np.ones_like(mu), 4000, 0, SHORT)
+    np.testing.assert_allclose(out.mean(0), [3.0, -1.0], atol=0.3)
+    ratio = out.var(0) / (np.diag(cov) + 1.0)
+    assert ((0.75 < ratio) & (ratio < 1.3)).all(), ratio
+
+
+def test_second_stage_has_the_architecture_of_dai_and_wipfs_code():
+    # their build_encoder2 / build_decoder2 at latent 64, second_dim 1024, second_depth 3: three dense ReLU
+    # layers, the input concatenated to the last, dense heads mu_u and logsd_u (encoder), z_hat (decoder),
+    # and the scalar loggamma_z
+    d, w = 64, 1024
+    body = (d * w + w) + 2 * (w * w + w)
+    theirs = (body + 2 * ((d + w) * d + d)) + (body + (d + w) * d + d) + 1
+    net = two_stage.SecondStage(d, w, 3)
+    assert sum(t.numel() for t in net.parameters()) == theirs == 4_540_609
+    assert float(net.gamma()) == 1.0  # loggamma_z starts at 0
+
+
+def test_two_stage_refuses_a_batch_larger_than_the_codes():
+    with pytest.raises(StudyError, match="two_stage.batch_size: 128 is more than the 100 training codes"):
+        two_stage.two_stage(np.zeros((100, 2), np.float32), None, 5, 0, SHORT)
 
 
 def test_sample_names_the_known_samplers():
@@ -196,7 +230,7 @@ BAD = {
     ),
     "negative beta": (lambda r: r["variants"]["vae_z2"].update(beta=-1), "variants.vae_z2.beta: -1"),
     "no record size": (lambda r: r["fid_n"].pop("record"), "fid_n.record: missing"),
-    "zero hidden": (lambda r: r["two_stage"].update(hidden=[0]), "two_stage.hidden[0]: 0 is out of range"),
+    "zero width": (lambda r: r["two_stage"].update(width=0), "two_stage.width: 0 is out of range"),
     # a key the campaign does not read would silently fall back to its default: every level refuses it
     "misspelled variant key": (
         lambda r: r["variants"]["vae_z2"].update(bta=4.0),

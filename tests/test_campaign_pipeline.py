@@ -25,7 +25,7 @@ CAMPAIGN = {
     "fid_n": {"latent": 60, "hybrid": 60, "conditional": 60, "record": 80},
     "iw_samples": 4,
     "gmm": {"components": 2},
-    "two_stage": {"hidden": [16], "epochs": 1, "batch_size": 64, "lr": 0.001},
+    "two_stage": {"width": 16, "depth": 1, "epochs": 1, "batch_size": 64, "lr": 0.001, "lr_halve_every": 1},
     "record": {"variant": "v"},
     "roles": {
         "replicated": ["v", "g"],

@@ -73,11 +73,13 @@ class Variant:
 
 
 @dataclass(frozen=True)
-class TwoStage:
-    hidden: tuple[int, ...] = field(default=(512, 512), metadata=_rng(1, 8192))
-    epochs: int = field(default=60, metadata=_rng(1, 10_000))
-    batch_size: int = field(default=256, metadata=_rng(1, N_TRAIN))
-    lr: float = field(default=1e-3, metadata=_rng(0, 10, lo_open=True))
+class TwoStage:  # Dai & Wipf's second stage (aevae.campaign.two_stage); defaults: their code's
+    width: int = field(default=1024, metadata=_rng(1, 8192))
+    depth: int = field(default=3, metadata=_rng(0, 16))
+    epochs: int = field(default=800, metadata=_rng(1, 10_000))
+    batch_size: int = field(default=64, metadata=_rng(1, N_TRAIN))
+    lr: float = field(default=1e-4, metadata=_rng(0, 10, lo_open=True))
+    lr_halve_every: int = field(default=300, metadata=_rng(1, 10_000))  # epochs
 
 
 @dataclass(frozen=True)

@@ -359,8 +359,9 @@ def render(cfg: Config, df: pd.DataFrame, results: list[Result], extra: dict, fi
     if len(shown):
         out += ["", "## Samplers", "", f"![samplers]({figures_rel}/samplers.png)", "",
                 "Same decoder, codes from different places: the prior (`normal`), a Gaussian fitted to the "
-                "codes (`gaussian`, the AE's), a mixture (`gmm`), a second-stage VAE (`two_stage`, Dai & Wipf's "
-                "idea, our smaller version: see README). Means over each variant's seeds.", "",
+                "codes (`gaussian`, the AE's), a mixture (`gmm`), a second-stage VAE (`two_stage`: Dai & Wipf's as "
+                "their code builds it, for fewer epochs than their 800: `campaign/params.yaml`). Means over each "
+                "variant's seeds.", "",
                 _md_table(shown, ["variant", "n", *samplers])]  # fmt: skip
 
     cv = m[m["model"] == "cvae"]

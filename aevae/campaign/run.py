@@ -28,13 +28,22 @@ def _scores(ref: np.ndarray, feats: np.ndarray, p: Params, what: str) -> dict[st
     return evaluate.inception_scores(ref, feats, p, what)
 
 
-def _extra_samplers(v: Variant, cfg: Config, pv: Params, model, z_train, device, features, ref) -> tuple[dict, dict]:
+def posterior_sd(model, x: np.ndarray, device) -> np.ndarray | None:
+    """The first stage's posterior standard deviations of ``x`` (``[N, D]``; None for an AE, which has none):
+    with the posterior means, what Dai & Wipf's second stage draws its training codes from."""
+    if not hasattr(model, "posterior"):
+        return None
+    return evaluate.map_batches(lambda b: model.posterior(b)[1].mul(0.5).exp(), x, device)
+
+
+def _extra_samplers(v: Variant, cfg: Config, pv: Params, model, tr: Split, z_train, device, features, ref):
     """The variant's ex-post samplers beyond evaluate's own (``two_stage``): their generation measures under
     the study's keys (``fid_<sampler>``, ...) and their figure samples."""
     out, arrays = {}, {}
     n = pv.evaluate.fid_samples_seed
+    sd_train = posterior_sd(model, tr.x, device) if v.samplers else None
     for name in v.samplers:
-        images = evaluate.decode(model, two_stage.sample(name, z_train, n, pv.seed, cfg), device)
+        images = evaluate.decode(model, two_stage.sample(name, z_train, n, pv.seed, cfg, sd_train), device)
         sc = _scores(ref, features(images, f"{v.name} samples ({name})"), pv, name)
         out.update({f"{k}_{name}": sc[k] for k in ("fid", "kid", "precision", "recall")})
         arrays[f"samples_{name}"] = images[:FIGURE_SAMPLES]
@@ -70,8 +79,8 @@ def run_variant(v: Variant, cfg: Config, p: Params, splits: dict[str, Split], de
         main = ev.arrays["samples"]  # the main sampler's fid_n samples
         out["sharpness_samples"] = metrics.sharpness(te.x[: len(main)], main)
         arrays = {k: a for k, a in ev.arrays.items() if k.startswith("samples_") and k != "samples_features"}
-        extra, extra_arrays = _extra_samplers(v, cfg, pv, result.model, ev.arrays["train_latents"], device, features,
-                                              ref)  # fmt: skip
+        extra, extra_arrays = _extra_samplers(v, cfg, pv, result.model, tr, ev.arrays["train_latents"], device,
+                                              features, ref)  # fmt: skip
         out.update(extra)
         arrays.update(extra_arrays)
     out["variant"] = {**dataclasses.asdict(v), "seed": replicate}
@@ -144,7 +153,7 @@ def best_sampler(run_metrics: dict, name: str = "the record variant") -> str:
         ) from None
 
 
-def record_attempt(model, z_train: np.ndarray, sampler: str, cfg: Config, p: Params, device, net, refs: dict):
+def record_attempt(model, x_train: np.ndarray, sampler: str, cfg: Config, p: Params, device, net, refs: dict):
     """FID, KID, precision and recall of ``fid_n.record`` samples of ``model`` drawn by ``sampler``, under our
     protocol and Dai & Wipf's (``protocol``); ``net``: the study's Inception; ``refs``: the test set's features
     under each protocol (``ours``, ``dai_wipf``).
@@ -152,8 +161,9 @@ def record_attempt(model, z_train: np.ndarray, sampler: str, cfg: Config, p: Par
     Returns (metrics, kept arrays): the samples as uint8 (ours, as scored) and as Dai & Wipf's float inputs
     ([N, 28, 28], 0..255), for an independent recomputation of both FIDs."""
     n = cfg.fid_n["record"]  # the references hold at least that many (the stage checks it first)
+    z_train = evaluate.map_batches(model.embed, x_train, device)
     if sampler in two_stage.NAMES and sampler not in samplers.SAMPLERS["vae"]:
-        z = two_stage.sample(sampler, z_train, n, p.seed, cfg)
+        z = two_stage.sample(sampler, z_train, n, p.seed, cfg, posterior_sd(model, x_train, device))
     else:  # the study's samplers: the prior, the mixture
         z = samplers.sample_latents(sampler, z_train, n, dataclasses.replace(
             p, evaluate=dataclasses.replace(p.evaluate, gmm_components=cfg.gmm_components)))  # fmt: skip

@@ -1,11 +1,21 @@
-"""Dai & Wipf's second stage (ICLR 2019): a second VAE fitted to a trained model's codes, sampled instead
-of its prior; the campaign's ex-post sampler beyond the study's own (``aevae.samplers``).
+"""Dai & Wipf's second stage (ICLR 2019), as their code builds and trains it (daib13/TwoStageVAE,
+``network/two_stage_vae_model.py`` and ``demo.py``): a second VAE fitted to a trained model's codes, sampled
+instead of its prior; the campaign's ex-post sampler beyond the study's own (``aevae.samplers``).
 
-Its prior is N(0, I), its decoder Gaussian with a learned scalar variance gamma, its latent as wide as
-the codes. A second-stage draw is the decoder's mean plus its Gaussian noise of variance gamma: as gamma
-falls in training (Dai & Wipf's argument) this tends to their mean-only draw; before it has, the mean
-alone lies on a lower-dimensional set than the codes (a 2-d test shows it: correlation 0.999 where the
-codes have 0.85).
+- Its input: a VAE's codes drawn afresh every epoch from the first stage's posterior, ``mu + sd * eps``
+  (theirs), unscaled. A deterministic AE has no ``sd``: its codes are the means, standardized per
+  coordinate (our extension; their first stage is always a VAE).
+- Encoder and decoder: ``depth`` fully connected ReLU layers of ``width`` units, whose output is
+  concatenated with the layer's input before the linear heads (their skip connection); the encoder gives
+  the mean and log standard deviation of ``u``; the decoder a mean ``z_hat`` and one learned scalar
+  standard deviation ``gamma`` (``loggamma_z``, starting at 0) shared by every coordinate.
+- Loss per code: sum of ((z - z_hat) / gamma)^2 / 2 + log gamma + log(2 pi) / 2, plus the KL of
+  N(mu_u, sd_u) to N(0, I); averaged over the batch. Adam; lr halved every ``lr_halve_every`` epochs;
+  ``len // batch_size`` batches per epoch (the last partial batch dropped, as theirs).
+- A draw: ``u ~ N(0, I)``, ``z = z_hat(u) + gamma * eps``.
+
+Their defaults: width 1024, depth 3, 800 epochs, lr 1e-4 halved every 300, batch 64; the campaign's
+budget sets its own epochs (``campaign/params.yaml``).
 """
 
 from __future__ import annotations
@@ -16,68 +26,97 @@ import numpy as np
 import torch
 from torch import nn
 
-from aevae import models, samplers
+from aevae import samplers
+from aevae.errors import StudyError
 from aevae.runtime import seed_everything, stream
 
 NAMES = ("gmm", "two_stage")  # the ex-post samplers a campaign variant may add (``sample``)
+HALF_LOG_TWO_PI = 0.5 * math.log(2 * math.pi)
+
+
+class _Half(nn.Module):
+    """``depth`` ReLU layers of ``width`` units, the input concatenated to their output, then a linear head."""
+
+    def __init__(self, dim: int, width: int, depth: int, out: int):
+        super().__init__()
+        layers: list[nn.Module] = []
+        for i in range(depth):
+            layers += [nn.Linear(dim if i == 0 else width, width), nn.ReLU()]
+        self.body = nn.Sequential(*layers)
+        self.head = nn.Linear(dim + (width if depth else 0), out)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.head(torch.cat([x, self.body(x)], dim=-1))
 
 
 class SecondStage(nn.Module):
-    """The second-stage VAE of Dai & Wipf: codes ``z: [B, D]`` (standardized) <-> ``u: [B, D]`` ~ N(0, I).
+    """The second-stage VAE: codes ``z: [B, D]`` <-> ``u: [B, D]`` ~ N(0, I) (the module docstring)."""
 
-    The decoder is Gaussian with one learned variance ``gamma`` shared by every coordinate, the choice
-    that lets the second stage fit a code distribution of any shape (their Section 4)."""
+    MIN_LOG_GAMMA = -10.0  # a floor on log gamma (sd 4.5e-5, far below any code scale): theirs has none
 
-    MIN_LOG_GAMMA = -9.0  # gamma >= 1.2e-4: keeps the loss finite once the fit is near exact
-
-    def __init__(self, dim: int, hidden: tuple[int, ...]):
+    def __init__(self, dim: int, width: int, depth: int):
         super().__init__()
         self.dim = dim
-        self.encoder = models.mlp([dim, *hidden, 2 * dim])
-        self.decoder = models.mlp([dim, *reversed(hidden), dim])
+        self.encoder = _Half(dim, width, depth, 2 * dim)
+        self.decoder = _Half(dim, width, depth, dim)
         self.log_gamma = nn.Parameter(torch.zeros(()))
+
+    def gamma(self) -> torch.Tensor:
+        return self.log_gamma.clamp(min=self.MIN_LOG_GAMMA).exp()
 
     def loss(self, z: torch.Tensor) -> torch.Tensor:
         """Negative ELBO per code, averaged over the batch, in nats."""
-        mu, logvar = self.encoder(z).chunk(2, dim=1)
-        u = mu + torch.randn_like(mu) * torch.exp(0.5 * logvar)
+        mu, log_sd = self.encoder(z).chunk(2, dim=1)
+        u = mu + torch.randn_like(mu) * log_sd.exp()
         log_gamma = self.log_gamma.clamp(min=self.MIN_LOG_GAMMA)
-        sq = (z - self.decoder(u)).square().sum(dim=1)
-        nll = 0.5 * (sq / log_gamma.exp() + self.dim * (log_gamma + math.log(2 * math.pi)))
-        kl = 0.5 * (mu.square() + logvar.exp() - 1.0 - logvar).sum(dim=1)
+        nll = ((z - self.decoder(u)) / log_gamma.exp()).square().sum(1) / 2 + self.dim * (log_gamma + HALF_LOG_TWO_PI)
+        kl = (mu.square() + (2 * log_sd).exp() - 2 * log_sd - 1).sum(1) / 2
         return (nll + kl).mean()
 
 
-def two_stage(
-    z_train: np.ndarray, n: int, seed: int, hidden: tuple[int, ...], epochs: int, batch_size: int, lr: float
-) -> np.ndarray:
-    """``[n, D]`` codes from a second-stage VAE trained on ``z_train`` (standardized per coordinate)."""
+def two_stage(mean: np.ndarray, sd: np.ndarray | None, n: int, seed: int, cfg) -> np.ndarray:
+    """``[n, D]`` codes from a second stage trained on the first stage's posterior (``mean``, ``sd``, each
+    ``[N, D]``; ``sd`` None for an AE: its codes standardized); ``cfg``: ``config.TwoStage``."""
     g = seed_everything(samplers.int_seed(seed, "two-stage init"))
-    z = torch.as_tensor(np.asarray(z_train, np.float32))
-    mean, std = z.mean(0), z.std(0).clamp(min=1e-6)
-    zs = (z - mean) / std
-    net = SecondStage(z.shape[1], tuple(hidden))
-    opt = torch.optim.Adam(net.parameters(), lr=lr)
-    for _ in range(epochs):
-        for idx in torch.randperm(len(zs), generator=g).split(batch_size):
-            loss = net.loss(zs[idx])
+    mu = torch.as_tensor(np.asarray(mean, np.float32))
+    if sd is None:
+        loc, scale = mu.mean(0), mu.std(0).clamp(min=1e-6)
+        mu, sd_t = (mu - loc) / scale, torch.zeros_like(mu)
+    else:
+        loc, scale, sd_t = (
+            torch.zeros(mu.shape[1]),
+            torch.ones(mu.shape[1]),
+            torch.as_tensor(np.asarray(sd, np.float32)),
+        )
+    batches = len(mu) // cfg.batch_size
+    if batches == 0:
+        raise StudyError(f"two_stage.batch_size: {cfg.batch_size} is more than the {len(mu)} training codes; "
+                         "lower it in campaign/params.yaml")  # fmt: skip
+    net = SecondStage(mu.shape[1], cfg.width, cfg.depth)
+    opt = torch.optim.Adam(net.parameters(), lr=cfg.lr)
+    for epoch in range(cfg.epochs):
+        for group in opt.param_groups:
+            group["lr"] = cfg.lr * 0.5 ** (epoch // cfg.lr_halve_every)
+        order = torch.randperm(len(mu), generator=g)[: batches * cfg.batch_size]
+        for idx in order.view(batches, cfg.batch_size):
+            z = mu[idx] + sd_t[idx] * torch.randn(mu[idx].shape, generator=g)
+            loss = net.loss(z)
             opt.zero_grad(set_to_none=True)
             loss.backward()
             opt.step()
-    with torch.no_grad():  # a draw of the fitted density: decoder mean plus its N(0, gamma I) noise
+    with torch.no_grad():  # u ~ N(0, I); z ~ N(z_hat(u), gamma^2 I)
         g = stream(seed, "two-stage samples")
-        u = torch.randn((n, z.shape[1]), generator=g)
-        gamma = net.log_gamma.clamp(min=net.MIN_LOG_GAMMA).exp()
-        zs = net.decoder(u) + gamma.sqrt() * torch.randn((n, z.shape[1]), generator=g)
-        return (zs * std + mean).numpy()
+        u = torch.randn((n, mu.shape[1]), generator=g)
+        z = net.decoder(u) + net.gamma() * torch.randn((n, mu.shape[1]), generator=g)
+        return (z * scale + loc).numpy()
 
 
-def sample(name: str, z_train: np.ndarray, n: int, seed: int, cfg) -> np.ndarray:
-    """``[n, D]`` codes from ex-post sampler ``name`` (one of ``NAMES``) fitted to ``z_train``;
+def sample(name: str, z_train: np.ndarray, n: int, seed: int, cfg, sd_train: np.ndarray | None = None) -> np.ndarray:
+    """``[n, D]`` codes from ex-post sampler ``name`` (one of ``NAMES``) fitted to the training codes ``z_train``
+    (a VAE's posterior means, with ``sd_train`` its posterior standard deviations; an AE's codes, ``None``);
     ``cfg``: the campaign's config (its ``gmm`` and ``two_stage`` knobs)."""
     if name == "gmm":
         return samplers.gmm(z_train, n, cfg.gmm_components, seed)
     if name == "two_stage":
-        t = cfg.two_stage
-        return two_stage(z_train, n, seed, t.hidden, t.epochs, t.batch_size, t.lr)
+        return two_stage(z_train, sd_train, n, seed, cfg.two_stage)
     raise ValueError(f"unknown sampler {name!r}; one of {', '.join(NAMES)}")
