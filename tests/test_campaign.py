@@ -11,6 +11,7 @@ import sys
 from pathlib import Path
 
 import numpy as np
+import pandas as pd
 import pytest
 import scipy.stats as st
 import torch
@@ -442,3 +443,14 @@ def test_dai_wipf_features_equal_the_torchmetrics_network_that_resizes_as_tf1(sp
     # and the protocols differ: ours rounds and resizes half-pixel (on these images, by more than round-off)
     ours = fid.features(fid.to_uint8(spans), inception)
     assert np.abs(ours - same).max() > 1e-2
+
+
+def test_sweep_figure_draws_every_metric_against_the_latent_size(tmp_path):
+    rows = [{"run": f"{m}_z{d}-0", "variant": f"{m}_z{d}", "seed": 0, "family": "latent", "model": m, "arch": "dense",
+             "latent": d, "beta": 1.0, "fid_n": 100, "epochs": 1, "best_epoch": 1, "stopped": "", "seconds": 1.0,
+             **{k: d / 100 + (0.5 if m == "vae" else 0) for k in campaign_report.SWEEP_KEYS}}
+            for m in ("ae", "vae") for d in (2, 16, 32)]  # fmt: skip
+    rows.append({**rows[0], "run": "ae_z2-1", "seed": 1, "mse": 99.0})  # a further seed is not a point of it
+    out = tmp_path / "sweep.png"
+    campaign_report.sweep_figure(pd.DataFrame(rows), [r["variant"] for r in rows], out)
+    assert out.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"

@@ -3,6 +3,7 @@
 import numpy as np
 import pytest
 import torch
+from scipy.stats import norm
 
 from aevae import data, evaluate, judge, models, params, samplers, train
 from aevae.errors import StudyError
@@ -120,3 +121,35 @@ def test_stale_reference_features_are_refused(small):
     with pytest.raises(StudyError, match="reference features hold 10 images, fewer than the 80 this evaluation"):
         evaluate.run(models.spec("ae", p), trained["ae"], p, train_split, test, CPU, StandIn(), np.zeros((10, 32)),
                      judge_net, primary=True)  # fmt: skip
+
+
+# ------------------------------------------------------------------ the 2-d views (figures' inputs)
+
+
+def test_manifold_at_2d_is_the_prior_quantile_grid():
+    basis, how = evaluate.two_d(np.random.default_rng(0).normal(size=(100, 2)))
+    z = evaluate.manifold_latents(basis, None)
+    g = evaluate.GRID
+    assert z.shape == (g * g, 2) and how == "the 2-d latent itself, no projection"
+    q = np.round(norm.ppf(np.linspace(0.05, 0.95, g)), 6)
+    np.testing.assert_allclose(sorted(set(np.round(z[:, 0], 6))), q)
+    np.testing.assert_allclose(sorted(set(np.round(z[:, 1], 6))), q)
+    assert z[0, 1] > z[-1, 1]  # top row = high second coordinate, as the report drew it
+
+
+def test_manifold_and_map_above_2d_span_the_leading_directions():
+    rng = np.random.default_rng(0)
+    lat = rng.normal(size=(500, 8)) * np.array([5, 3, 0.1, 0.1, 0.1, 0.1, 0.1, 0.1])
+    basis, how = evaluate.two_d(lat)
+    assert how == "PCA of the 8-d latent, 2 leading directions (100% of variance)"  # 34 of 34.06 variance
+    z = evaluate.manifold_latents(basis, None)
+    assert np.abs(z[:, 2:]).max() < 0.1 * np.abs(z[:, :2]).max()  # grid lies in the first two axes
+
+
+def test_an_ae_grid_spans_its_own_codes_quantiles():
+    # an AE's codes have no fixed scale: its grid covers where its codes are, not N(0, 1)'s quantiles
+    z_train = np.random.default_rng(0).normal(size=(20000, 2)) * [10.0, 0.5] + [100.0, -3.0]
+    z = evaluate.manifold_latents(np.eye(2), z_train)
+    for axis, (centre, scale) in enumerate(((100.0, 10.0), (-3.0, 0.5))):
+        lo, hi = z[:, axis].min(), z[:, axis].max()
+        assert abs(lo - (centre - 1.645 * scale)) < 0.05 * scale and abs(hi - (centre + 1.645 * scale)) < 0.05 * scale
