@@ -1,4 +1,10 @@
-"""Stage record of the campaign (campaign/dvc.yaml): the record attempt, scored under both protocols.
+"""Stage record of the campaign (campaign/dvc.yaml): the record attempt, by family.
+
+Each candidate of ``record.candidates`` (a variant's seed-0 checkpoint and a sampler) draws
+``record.select_n + fid_n.record`` samples; the first ``select_n`` are scored against as many validation
+images (held out of training, never the test set) and the best candidate of each family (prior-sampled
+VAE; autoencoder or VAE plus a fitted density; hybrid) is kept. Its other ``fid_n.record`` samples are
+scored on the test set under our protocol and Dai & Wipf's, beside its family's published row.
 
 Usage: python -m stages.campaign_record. Paths: paths.yaml (campaign).
 """
@@ -17,26 +23,45 @@ from aevae.runtime import device
 
 def main() -> None:
     cfg, p = config.load_checked()
-    name = cfg.record_variant
-    v = config.variant(cfg, name)
-    n = cfg.fid_n["record"]
+    n, n_sel = cfg.fid_n["record"], cfg.record.select_n
     refs = {"ours": fid.load_reference(paths.FID_REFERENCE / paths.FEATURES_FILE, n),
             "dai_wipf": fid.load_reference(PATHS["reference"] / paths.FEATURES_FILE, n)}  # fmt: skip
-    primary = config.run_name(name, 0)
-    sampler = run.best_sampler(config.read_json(PATHS["runs"] / f"{primary}.json"), primary)
-    expect = config.spec(v, config.variant_params(p, v, cfg))
-    model, _ = train.load_model(PATHS["models"] / f"{primary}.pt", expect=expect, replicate=0)
+    models = {}
+    for name, _ in cfg.record.candidates:  # every checkpoint checked before any work
+        v = config.variant(cfg, name)
+        expect = config.spec(v, config.variant_params(p, v, cfg))
+        models[name] = train.load_model(PATHS["models"] / f"{config.run_name(name, 0)}.pt", expect=expect,
+                                        replicate=0)[0]  # fmt: skip
     dev = device()
     t = time.perf_counter()
     net = fid.extractor(paths.FID_WEIGHTS, dev)
-    out, kept = run.record_attempt(model.to(dev), data.load_split("train").x, sampler, cfg, p, dev, net, refs)
-    out["variant"] = name
+    features = fid.feature_fn(paths.FID_WEIGHTS, dev)
+    x_train = data.load_split("train").x
+    validation = fid.Reference(features(data.load_split("val").x[:n_sel], "validation images"))
+
+    selection, best = [], {}  # best: family -> (validation FID, candidate, its test-set samples)
+    for name, sampler in cfg.record.candidates:
+        model = models[name].to(dev).eval()
+        images = run.draw(model, x_train, sampler, n_sel + n, cfg, p, dev)
+        score = validation.fid(features(images[:n_sel], f"{name} ({sampler}), validation"))
+        family = config.family_of(cfg.variants[name].model, sampler)
+        selection.append({"variant": name, "sampler": sampler, "family": family, "fid_validation": score})
+        if family not in best or score < best[family][0]:
+            best[family] = (score, (name, sampler), images[n_sel:])
+
+    out = {"fid_n": n, "select_n": n_sel, "selection": selection, "families": {}, "protocols": run.RECORD_PROTOCOLS}
+    kept = {}
+    for family, (score, (name, sampler), images) in best.items():
+        scores, arrays = run.record_scores(images, p, net, refs, f"record {family}: {name} ({sampler})")
+        out["families"][family] = {"variant": name, "sampler": sampler, "fid_validation": score, **scores}
+        kept.update({f"{family}-{k}": a for k, a in arrays.items()})
     out["seconds"] = round(time.perf_counter() - t, 1)
     with fileio.atomic_dir(PATHS["record"]) as tmp:
         for key, arr in kept.items():
             np.save(tmp / f"{key}.npy", arr)
     fileio.write_json(PATHS["runs"] / "record.json", out)
-    logging.info("record: %s", {k: out[k] for k in ("sampler", "ours", "dai_wipf")})
+    logging.info("record: %s", {f: (r["variant"], r["sampler"], round(r["dai_wipf"]["fid"], 2))
+                                for f, r in out["families"].items()})  # fmt: skip
 
 
 if __name__ == "__main__":

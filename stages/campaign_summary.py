@@ -31,7 +31,6 @@ def _read_inputs():
     record = PATHS["runs"] / "record.json"
     if record.is_file():
         extra["record"] = config.read_json(record)
-        extra["record_model"] = cfg.variants[cfg.record_variant].model
     return cfg, runs, missing, extra
 
 
@@ -58,11 +57,15 @@ def _figures(cfg, df, runs: dict, extra: dict, out) -> None:
     if panels:
         campaign_report.samples_figure(panels, out / "samplers.png", "Same decoder, different sampler of codes", 8, 8)
     if "record" in extra:
-        u8 = fileio.load_npy(PATHS["record"] / "ours.npy")[:100]  # fewer on a small profile
-        u8 = u8.reshape(len(u8), -1) / 255.0
-        rec = extra["record"]
-        title = f"The record attempt's samples (first {len(u8)} of {rec['fid_n']:,})"
-        campaign_report.samples_figure({f"{rec['variant']}, {rec['sampler']} sampler": u8}, out / "record.png", title)
+        rec, shown = extra["record"], {}
+        for family, r in rec["families"].items():
+            u8 = fileio.load_npy(PATHS["record"] / f"{family}-ours.npy")[:100]  # fewer on a small profile
+            label = f"{config.FAMILIES[family].label}: {r['variant']}, {r['sampler']} sampler"
+            shown[label] = u8.reshape(len(u8), -1) / 255.0
+        title = (
+            f"The record attempt's samples, best of each family on validation images (first 100 of {rec['fid_n']:,})"
+        )
+        campaign_report.samples_figure(shown, out / "record.png", title)
 
 
 def main() -> None:

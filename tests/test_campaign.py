@@ -18,7 +18,7 @@ import torch
 import yaml
 
 from aevae import fid, losses, models, params, samplers, train
-from aevae.campaign import conditional, config, protocol, run, two_stage, vaegan
+from aevae.campaign import conditional, config, protocol, two_stage, vaegan
 from aevae.campaign import report as campaign_report
 from aevae.campaign.paths import PATHS
 from aevae.errors import StudyError
@@ -148,7 +148,10 @@ def test_variant_names_are_plain_dvc_params_keys():
 
 def test_the_committed_config_loads():
     cfg = config.load_config()
-    assert cfg.fid_n["record"] == 10_000 and cfg.variants[cfg.record_variant].model == "vae"
+    assert cfg.fid_n["record"] == 10_000 and cfg.record.select_n <= 5000
+    # the record has a candidate of every family, each a model the campaign trains
+    families = {config.family_of(cfg.variants[v].model, s) for v, s in cfg.record.candidates}
+    assert families == set(config.FAMILIES)
     assert {v.model for v in cfg.variants.values()} == {"ae", "vae", "cvae", "vaegan"}
     # every comparison's sides have their own seeds; every trend has enough settings for its exact test
     assert all({c.first, c.second} <= set(cfg.replicated) for c in cfg.comparisons.values())
@@ -220,8 +223,37 @@ BAD = {
     "seed a string": (lambda r: r.update(seeds=["1"]), "seeds[0]: expected an integer"),
     "family without fid_n": (lambda r: r["variants"]["ae_z2"].update(family="x"), "variants.ae_z2.family: 'x'"),
     "unknown sampler": (lambda r: r["variants"]["ae_z2"].update(samplers=["flow"]), "variants.ae_z2.samplers"),
-    "record not a VAE": (lambda r: r["record"].update(variant="ae_z8"), "record.variant: 'ae_z8'"),
-    "record unknown": (lambda r: r["record"].update(variant="nope"), "record.variant: 'nope'"),
+    "record candidate unknown": (
+        lambda r: r["record"]["candidates"].append(["nope", "normal"]),
+        "record.candidates[7]: unknown variant 'nope'",
+    ),
+    "record AE from the prior": (
+        lambda r: r["record"]["candidates"].append(["ae_z8", "normal"]),
+        "record.candidates[7]: ae_z8 cannot be sampled by 'normal'; one of gaussian, gmm, "
+        "two_stage (an AE has no prior)",
+    ),
+    "record conditional": (
+        lambda r: r["record"]["candidates"].append(["cvae", "normal"]),
+        "record.candidates[7]: cvae is the conditional VAE",
+    ),
+    "record not a pair": (
+        lambda r: r["record"]["candidates"].append(["vae_z2"]),
+        "record.candidates[7]: ['vae_z2'] is not a [variant, sampler] pair",
+    ),
+    "record pair twice": (
+        lambda r: r["record"]["candidates"].append(["vae_z32", "normal"]),
+        "record.candidates: a pair is listed twice",
+    ),
+    "record unknown sampler": (
+        lambda r: r["record"]["candidates"].append(["vae_z2", "flow"]),
+        "record.candidates[7]: vae_z2 cannot be sampled by 'flow'",
+    ),
+    "record empty": (lambda r: r["record"].update(candidates=[]), "record.candidates: empty"),
+    "record candidates not a list": (
+        lambda r: r["record"].update(candidates="vae_z32"),
+        "record.candidates: expected a list",
+    ),
+    "record select_n too small": (lambda r: r["record"].update(select_n=5), "record.select_n: 5 is out of range"),
     "fid_n too small": (lambda r: r["fid_n"].update(latent=10), "fid_n.latent: 10"),
     "fid_n a string": (lambda r: r["fid_n"].update(latent="1000"), "fid_n.latent: '1000'"),
     "missing key": (lambda r: r.pop("iw_samples"), "campaign.iw_samples: missing"),
@@ -326,12 +358,11 @@ def _run(name: str, seed: int, model: str = "vae", **metrics) -> dict:
             "seconds": {"train": 60.0, "evaluate": 30.0}, "protocol": {}, **metrics}  # fmt: skip
 
 
-def test_table_has_one_row_per_run_and_the_best_sampler_reads_it():
+def test_table_has_one_row_per_run():
     df = campaign_report.table({"a-0": _run("a", 0, "ae", mse=0.5, fid_gaussian=80.0, fid_gmm=60.0),
                                 "v-0": _run("v", 0, mse=0.4, fid_normal=70.0)})  # fmt: skip
     assert list(df["run"]) == ["a-0", "v-0"] and df["seconds"].tolist() == [90.0, 90.0]
     assert np.isnan(df["beta"].iloc[0]) and df["beta"].iloc[1] == 1.0  # beta means nothing for an AE
-    assert run.best_sampler(_run("a", 0, "ae", fid_recon=5.0, fid_gaussian=80.0, fid_gmm=60.0)) == "gmm"
     with pytest.raises(config.CampaignError, match=r"runs/x-0.json: mse is 'a', not a number"):
         campaign_report.table({"x-0": _run("x", 0, mse="a")})
 

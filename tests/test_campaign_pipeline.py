@@ -26,7 +26,7 @@ CAMPAIGN = {
     "iw_samples": 4,
     "gmm": {"components": 2},
     "two_stage": {"width": 16, "depth": 1, "epochs": 1, "batch_size": 64, "lr": 0.001, "lr_halve_every": 1},
-    "record": {"variant": "v"},
+    "record": {"select_n": 50, "candidates": [["v", "normal"], ["v", "two_stage"], ["a2", "gmm"], ["g", "normal"]]},
     "roles": {
         "replicated": ["v", "g"],
         "comparisons": {"hybrid": {"claim": "a hybrid improves sharpness and realism", "first": "g", "second": "v",
@@ -121,7 +121,25 @@ def test_report_and_figures_come_from_the_table(campaign_run):
         assert (root / "campaign" / "figures" / fig).read_bytes()[:4] == b"\x89PNG"
     assert not (root / "campaign" / "figures" / "beta.png").exists()  # no beta trend: no empty figure
     record = yaml.safe_load((root / "campaign" / "runs" / "record.json").read_text())
-    assert record["fid_n"] == 80 and record["variant"] == "v" and record["sampler"] in ("normal", "gmm", "two_stage")
+    # chosen on validation images, one per family: the prior-sampled VAE, a fitted density (the best of two), hybrid
+    assert record["fid_n"] == 80 and record["select_n"] == 50
+    assert [(c["variant"], c["sampler"], c["family"]) for c in record["selection"]] == [
+        ("v", "normal", "prior"),
+        ("v", "two_stage", "fitted"),
+        ("a2", "gmm", "fitted"),
+        ("g", "normal", "hybrid"),
+    ]
+    fitted = [c for c in record["selection"] if c["family"] == "fitted"]
+    best = min(fitted, key=lambda c: c["fid_validation"])
+    assert set(record["families"]) == {"prior", "fitted", "hybrid"}
+    assert (record["families"]["fitted"]["variant"], record["families"]["fitted"]["sampler"]) == (
+        best["variant"],
+        best["sampler"],
+    )
+    for r in record["families"].values():
+        assert r["dai_wipf"]["fid"] > 0 and r["ours"]["fid"] > 0
+    kept = np.load(root / "campaign" / "record" / "fitted-dai_wipf.npy")
+    assert kept.shape == (80, 28, 28)
 
 
 def _damage_metric(root):

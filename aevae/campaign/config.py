@@ -9,7 +9,7 @@ import json
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Literal
+from typing import Literal, NamedTuple
 
 from aevae import params
 from aevae.campaign import two_stage
@@ -89,7 +89,30 @@ class Gmm:
 
 @dataclass(frozen=True)
 class Record:
-    variant: str = ""
+    candidates: tuple[tuple[str, ...], ...] = ()  # [variant, sampler] pairs: seed 0's checkpoint, sampled so
+    select_n: int = field(default=1000, metadata=_rng(MIN_FID, N_TRAIN))  # validation images per candidate
+
+
+class Family(NamedTuple):
+    label: str
+    row: str  # the published row (Dai & Wipf 2019, Table 1, Fashion-MNIST) a model of this family compares with
+    fid: float
+    sd: float | None
+
+
+# the record's families, by id (``family_of``)
+FAMILIES = {
+    "prior": Family("prior-sampled VAE", "VAE (cross-entropy), Dai & Wipf Table 1", 43.6, 0.7),
+    "fitted": Family("autoencoder or VAE plus a fitted density", "2-Stage VAE, Dai & Wipf Table 1", 29.3, 1.0),
+    "hybrid": Family("hybrid (adversarial loss)", "WGAN after Lucic et al.'s search, Dai & Wipf Table 1", 21.5, None),
+}
+
+
+def family_of(model: str, sampler: str) -> str:
+    """The family (a key of ``FAMILIES``) of a model type sampled by ``sampler``: it names its published row."""
+    if model == "vaegan":
+        return "hybrid"
+    return "prior" if sampler == "normal" else "fitted"
 
 
 @dataclass(frozen=True)
@@ -121,7 +144,7 @@ class Config:
     iw_samples: int
     gmm_components: int
     two_stage: TwoStage
-    record_variant: str
+    record: Record
     replicated: tuple[str, ...]
     comparisons: dict[str, Comparison]
     trends: dict[str, Trend]
@@ -251,10 +274,8 @@ def load_config(path: Path | None = None) -> Config:
             raise CampaignError(f"roles.trends.{k}.variants: two variants share a {t.by} ({settings}); a trend is "
                                 f"over distinct settings")  # fmt: skip
     _check_measures(comparisons, trends, variants)
-    record = _build(Record, raw["record"], "record").variant
-    if record not in variants or variants[record].kind != "vae":
-        vaes = [n for n, v in variants.items() if v.kind == "vae"]
-        raise CampaignError(f"record.variant: {record!r} is not a VAE variant; one of {', '.join(vaes)}")
+    record = _build(Record, raw["record"], "record")
+    _check_candidates(record.candidates, variants)
     iw = _value("iw_samples", raw["iw_samples"], int, _rng(1, 100_000))
     gmm, two = _build(Gmm, raw["gmm"], "gmm").components, _build(TwoStage, raw["two_stage"], "two_stage")
     return Config(seeds, dict(fid_n), iw, gmm, two, record, replicated, comparisons, trends, variants)
@@ -292,6 +313,30 @@ def has_measure(v: Variant, key: str) -> bool:
     return sampler is None or sampler in own
 
 
+def _check_candidates(candidates: tuple, variants: dict[str, Variant]) -> None:
+    """The record's candidates: distinct [variant, sampler] pairs, each sampler one the variant's kind has (or
+    an ex-post one), an AE never from N(0, I) (it has no prior), no conditional model (it is asked a class)."""
+    if not candidates:
+        raise CampaignError("record.candidates: empty; list [variant, sampler] pairs, e.g. [[vae_z32, normal]]")
+    for i, c in enumerate(candidates):
+        key = f"record.candidates[{i}]"
+        if len(c) != 2:
+            raise CampaignError(f"{key}: {list(c)} is not a [variant, sampler] pair")
+        name, sampler = c
+        if name not in variants:
+            raise CampaignError(f"{key}: unknown variant {name!r}; one of {', '.join(variants)}")
+        v = variants[name]
+        if v.model == "cvae":
+            raise CampaignError(f"{key}: {name} is the conditional VAE: its samples answer a class asked, not a "
+                                "draw of the data; not a record candidate")  # fmt: skip
+        allowed = [s for s in (*SAMPLERS[v.kind], *EXTRA_SAMPLERS) if not (v.kind == "ae" and s == "normal")]
+        if sampler not in allowed:
+            raise CampaignError(f"{key}: {name} cannot be sampled by {sampler!r}; one of {', '.join(allowed)}"
+                                + (" (an AE has no prior)" if sampler == "normal" else ""))  # fmt: skip
+    if len(set(candidates)) != len(candidates):
+        raise CampaignError(f"record.candidates: a pair is listed twice: {[list(c) for c in candidates]}")
+
+
 def _check_measures(comparisons: dict, trends: dict, variants: dict) -> None:
     known = measures()
     for kind, roles in (("comparisons", comparisons), ("trends", trends)):
@@ -311,13 +356,19 @@ def _check_measures(comparisons: dict, trends: dict, variants: dict) -> None:
 
 def check_with_study(cfg: Config, p: Params) -> None:
     """What the campaign's config asks of the study's params: every ``fid_n`` within the test images that
-    ``data.subset`` leaves (a larger one used to be cut quietly)."""
+    ``data.subset`` leaves (a larger one used to be cut quietly), the record's selection within the validation
+    images."""
     for family, n in cfg.fid_n.items():
         if n > p.n_test:
             raise CampaignError(
                 f"fid_n.{family}: {n} is more than the {p.n_test} test images params.yaml's data.subset leaves; "
                 f"allowed: <= {p.n_test} (lower it in campaign/params.yaml or raise data.subset)"
             )
+    if cfg.record.select_n > p.data.val_size:
+        raise CampaignError(
+            f"record.select_n: {cfg.record.select_n} is more than the {p.data.val_size} validation images "
+            f"(params.yaml's data.val_size); allowed: <= {p.data.val_size}"
+        )
 
 
 def variant(cfg: Config, name: str) -> Variant:

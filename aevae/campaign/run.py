@@ -13,7 +13,7 @@ import torch
 from aevae import evaluate, fid, metrics, samplers, train
 from aevae import judge as judge_module
 from aevae.campaign import conditional, protocol, two_stage, vaegan
-from aevae.campaign.config import CampaignError, Config, Variant, samplers_of, spec, variant_params
+from aevae.campaign.config import Config, Variant, spec, variant_params
 from aevae.data import Split
 from aevae.params import Params
 from aevae.runtime import stream
@@ -142,41 +142,37 @@ def evaluate_cvae(model, p: Params, tr: Split, te: Split, device, features, ref,
 # ------------------------------------------------------------------ record attempt
 
 
-def best_sampler(run_metrics: dict, name: str = "the record variant") -> str:
-    """The sampler of a variant with the lowest FID at the campaign's ``fid_n``."""
-    try:
-        return min(samplers_of(run_metrics), key=lambda s: float(run_metrics[f"fid_{s}"]))
-    except (KeyError, TypeError, ValueError):
-        raise CampaignError(
-            f"campaign/runs/{name}.json: no samplers with their FID; `git checkout -- campaign/runs/{name}.json` "
-            f"restores the committed one, `dvc repro campaign/dvc.yaml:variant@{name}` rebuilds it"
-        ) from None
-
-
-def record_attempt(model, x_train: np.ndarray, sampler: str, cfg: Config, p: Params, device, net, refs: dict):
-    """FID, KID, precision and recall of ``fid_n.record`` samples of ``model`` drawn by ``sampler``, under our
-    protocol and Dai & Wipf's (``protocol``); ``net``: the study's Inception; ``refs``: the test set's features
-    under each protocol (``ours``, ``dai_wipf``).
-
-    Returns (metrics, kept arrays): the samples as uint8 (ours, as scored) and as Dai & Wipf's float inputs
-    ([N, 28, 28], 0..255), for an independent recomputation of both FIDs."""
-    n = cfg.fid_n["record"]  # the references hold at least that many (the stage checks it first)
+def draw(model, x_train: np.ndarray, sampler: str, n: int, cfg: Config, p: Params, device) -> np.ndarray:
+    """``[n, 784]`` images of ``model`` decoded from ``n`` codes of ``sampler`` (the study's, or an ex-post one of
+    the campaign's), fitted to its codes of ``x_train`` where it is fitted."""
     z_train = evaluate.map_batches(model.embed, x_train, device)
     if sampler in two_stage.NAMES and sampler not in samplers.SAMPLERS["vae"]:
         z = two_stage.sample(sampler, z_train, n, p.seed, cfg, posterior_sd(model, x_train, device))
-    else:  # the study's samplers: the prior, the mixture
+    else:  # the study's samplers: the prior, a fitted Gaussian, the mixture
         z = samplers.sample_latents(sampler, z_train, n, dataclasses.replace(
             p, evaluate=dataclasses.replace(p.evaluate, gmm_components=cfg.gmm_components)))  # fmt: skip
-    images = evaluate.decode(model, z, device)
+    return evaluate.decode(model, z, device)
+
+
+def record_scores(images: np.ndarray, p: Params, net, refs: dict, what: str):
+    """FID, KID, precision and recall of ``images`` (``[N, 784]``) against the first N test images under our
+    protocol and Dai & Wipf's (``protocol``); ``net``: the study's Inception; ``refs``: the test set's features
+    under each protocol (``ours``, ``dai_wipf``), at least N of them.
+
+    Returns (scores by protocol, kept arrays): the samples as uint8 (ours, as scored) and as Dai & Wipf's float
+    inputs ([N, 28, 28], 0..255), for an independent recomputation of both FIDs."""
+    n = len(images)
     u8, theirs = fid.to_uint8(images), protocol.generated_inputs(images)
-    feats = {"ours": fid.features(u8, net, desc="record samples, our protocol"),
-             "dai_wipf": protocol.features(theirs, net, desc="record samples")}  # fmt: skip
-    out = {"sampler": sampler, "fid_n": n}
-    for name, f in feats.items():
-        out[name] = _scores(refs[name][:n], f, p, f"record {name}")
-    out["protocols"] = {
-        "ours": "images as decoded (sigmoid means), " + fid.PROTOCOL["fid_preprocess"],
-        "dai_wipf": "each image min-max rescaled to [0, 1] and x 255 in floats, TF1 bilinear resize (theirs)",
-        "reference": f"the first {n} test images: ours as uint8, theirs as their gray levels in floats",
-    }
+    feats = {"ours": fid.features(u8, net, desc=f"{what}, our protocol"),
+             "dai_wipf": protocol.features(theirs, net, desc=what)}  # fmt: skip
+    out = {name: _scores(refs[name][:n], f, p, f"record {name}") for name, f in feats.items()}
     return out, {"ours": u8.numpy(), "dai_wipf": theirs.reshape(-1, 28, 28).numpy()}
+
+
+RECORD_PROTOCOLS = {
+    "ours": "images as decoded (sigmoid means), " + fid.PROTOCOL["fid_preprocess"],
+    "dai_wipf": "each image min-max rescaled to [0, 1] and x 255 in floats, TF1 bilinear resize (theirs)",
+    "reference": "the first fid_n.record test images: ours as uint8, theirs as their gray levels in floats",
+    "selection": "each candidate's first record.select_n samples against as many validation images (our "
+    "protocol); its next fid_n.record samples are the ones scored on the test set",
+}
