@@ -72,6 +72,7 @@ bench: install ## speed benchmarks: training of each kind of model, Inception fe
 	$(PY) -m bench.train_throughput --arch dense
 	$(PY) -m bench.train_throughput --arch conv
 	$(PY) -m bench.train_throughput --arch infogan --steps 20
+	$(PY) -m bench.train_throughput --arch vaegan
 	$(PY) -m bench.fid_throughput
 	$(PY) -m bench.frechet
 

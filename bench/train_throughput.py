@@ -2,7 +2,9 @@
 loop in the same run and against this machine's float32 peak.
 
 Kinds (``--arch``): ``dense`` (the study's MLP VAE), ``conv`` (the small convolutional VAE),
-``infogan`` (Dai & Wipf's published network, 13.3 M parameters, batch 64, latent 64).
+``infogan`` (Dai & Wipf's published network, 13.3 M parameters, batch 64, latent 64), ``vaegan`` (the
+campaign's VAE-GAN: the dense VAE with its discriminator, ``campaign/params.yaml``'s ``vaegan_z32``, one
+``aevae.campaign.vaegan.step`` per batch: encoder, decoder and discriminator updates).
 
 Variants, each the same model, loss, optimizer and batch size, timed in alternating rounds (medians):
 
@@ -17,7 +19,7 @@ Variants, each the same model, loss, optimizer and batch size, timed in alternat
 Achieved FLOP/s (forward + backward, torch's FlopCounterMode) is given as a fraction of the measured
 float32 peak (``bench.peak``: the faster of MKL's matmul and oneDNN's 1x1 convolution).
 
-    python -m bench.train_throughput [--arch dense|conv|infogan] [--steps 100] [--rounds 3] [--compile]
+    python -m bench.train_throughput [--arch dense|conv|infogan|vaegan] [--steps 100] [--rounds 3] [--compile]
 """
 
 from __future__ import annotations
@@ -35,6 +37,7 @@ from torch.utils.flop_counter import FlopCounterMode
 from torchvision import datasets, transforms
 
 from aevae import data, losses, models, params, paths
+from aevae.campaign import vaegan
 from aevae.models import PIXELS
 from bench.peak import peak_flops
 
@@ -42,12 +45,21 @@ SETTINGS = {  # arch -> (batch size, latent size): the study's defaults; Dai & W
     "dense": (params.TrainParams().batch_size, params.Params().latent_dim),
     "conv": (params.TrainParams().batch_size, params.Params().latent_dim),
     "infogan": (64, 64),
+    "vaegan": (params.TrainParams().batch_size, params.Params().latent_dim),
 }
 
 
+def _gan_knobs():
+    from aevae.campaign import config
+
+    return config.load_config().variants["vaegan_z32"].gan
+
+
 def make(arch: str, latent: int, compiled: bool = False):
-    p = params.from_dict({"model": {"arch": arch}, "latent_dim": latent})
+    p = params.from_dict({"model": {"arch": "dense" if arch == "vaegan" else arch}, "latent_dim": latent})
     torch.manual_seed(0)
+    if arch == "vaegan":  # its own update: the loss and optimizers live in vaegan.step
+        return vaegan.build(models.spec("vae", p), _gan_knobs(), "cpu"), None, None
     model = models.build(models.spec("vae", p)).train()
     opt = torch.optim.Adam(model.parameters(), lr=1e-3, fused=True)
     return (torch.compile(model) if compiled else model), opt, losses.loss_fn("vae")
@@ -55,6 +67,9 @@ def make(arch: str, latent: int, compiled: bool = False):
 
 def step(model, opt, loss_fn, xb, bf16: bool = False) -> torch.Tensor:
     ctx = torch.autocast("cpu", torch.bfloat16) if bf16 else contextlib.nullcontext()
+    if isinstance(model, vaegan.Parts):
+        with ctx:
+            return vaegan.step(model, xb, _gan_knobs())[0]["feat"]
     with ctx:
         loss = loss_fn(model(xb), xb)["loss"]
     opt.zero_grad(set_to_none=True)
@@ -116,14 +131,15 @@ def main() -> None:
         "ours": lambda: ours(args.arch, batch, latent, args.steps, x),
         "bf16": lambda: ours(args.arch, batch, latent, args.steps, x, bf16=True),
     }
-    if args.compile:
+    if args.compile and args.arch != "vaegan":
         variants["compiled"] = lambda: ours(args.arch, batch, latent, args.steps, x, compiled=True)
     runs: dict[str, list[float]] = {k: [] for k in variants}
     for _ in range(args.rounds):  # alternating, so that drift in this shared machine's speed hits all alike
         for k, fn in variants.items():
             runs[k].append(fn())
     med = {k: float(np.median(v)) for k, v in runs.items()}
-    n_params = sum(t.numel() for t in model.parameters())
+    modules = (model.vae, model.d) if isinstance(model, vaegan.Parts) else (model,)
+    n_params = sum(t.numel() for m in modules for t in m.parameters())
     print(
         f"{args.arch} VAE ({n_params / 1e6:.2f} M parameters), batch {batch}, latent {latent}, "
         f"{torch.get_num_threads()} threads, {flop / 1e6:.2f} MFLOP/sample (fwd+bwd), float32 peak "

@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import logging
 import math
+from typing import NamedTuple
 
 import numpy as np
 import torch
@@ -81,6 +82,61 @@ def gan_terms(d: Discriminator, real: torch.Tensor, fake: torch.Tensor) -> tuple
     return bce(lr, torch.ones_like(lr)), bce(lf, torch.zeros_like(lf)), bce(lf, torch.ones_like(lf))
 
 
+class Parts(NamedTuple):
+    """A VAE-GAN in training: the VAE, its discriminator and one optimizer per part."""
+
+    vae: nn.Module
+    d: Discriminator
+    opt_enc: torch.optim.Optimizer
+    opt_dec: torch.optim.Optimizer
+    opt_d: torch.optim.Optimizer
+
+
+def build(spec: Spec, knobs: VaeGan, device) -> Parts:
+    vae = models.build(spec).to(device)
+    d = Discriminator(knobs.channels, knobs.hidden).to(device)
+    adam = lambda module: torch.optim.Adam(module.parameters(), lr=knobs.lr)  # noqa: E731
+    return Parts(vae, d, adam(vae.encoder), adam(vae.decoder), adam(d))
+
+
+def step(parts: Parts, x: torch.Tensor, knobs: VaeGan) -> tuple[dict[str, torch.Tensor], bool, bool]:
+    """One VAE-GAN update on the batch ``x``; returns its terms (``kl``, ``feat``, ``pixel``, ``d_real``,
+    ``d_fake``, ``g``) and whether the discriminator and the decoder took their steps (the equilibrium rule).
+    The terms are checked finite before any parameter moves."""
+    vae, d = parts.vae, parts.d
+    mu, logvar = vae.posterior(x)
+    z = mu + torch.randn_like(mu) * torch.exp(0.5 * logvar)
+    logits = vae.decoder(z)
+    x_rec = torch.sigmoid(logits)
+    x_p = torch.sigmoid(vae.decoder(torch.randn_like(mu)))
+    kl = losses.kl_to_prior(mu, logvar).mean()
+    feat = feature_loss(d, x, x_rec)
+    d_real, d_fake, g_loss = gan_terms(d, x, x_p)
+    pixel = losses.recon_nll(logits, x).mean() if knobs.pixel_weight else torch.zeros(())
+    terms = {"kl": kl, "feat": feat, "pixel": pixel, "d_real": d_real, "d_fake": d_fake, "g": g_loss}
+    if not all(map(torch.isfinite, terms.values())):
+        return terms, False, False
+    train_d = not (d_real < EQUILIBRIUM - MARGIN or d_fake < EQUILIBRIUM - MARGIN)
+    train_g = not (d_real > EQUILIBRIUM + MARGIN or d_fake > EQUILIBRIUM + MARGIN)
+    if not (train_d or train_g):
+        train_d = train_g = True
+    # each part's gradient from its own loss only: encoder (KL + L_feat), decoder (weighted L_feat + L_G)
+    rec = feat + knobs.pixel_weight * pixel
+    enc_grads = torch.autograd.grad(kl + rec, list(vae.encoder.parameters()), retain_graph=True)
+    dec_loss = knobs.recon_weight * rec + g_loss
+    dec_grads = torch.autograd.grad(dec_loss, list(vae.decoder.parameters()), retain_graph=True) if train_g else None
+    d_grads = torch.autograd.grad(d_real + d_fake, list(d.parameters())) if train_d else None
+    for opt, params_, grads in ((parts.opt_enc, vae.encoder.parameters(), enc_grads),
+                                (parts.opt_dec, vae.decoder.parameters(), dec_grads),
+                                (parts.opt_d, d.parameters(), d_grads)):  # fmt: skip
+        if grads is None:
+            continue
+        for prm, gr in zip(params_, grads, strict=True):
+            prm.grad = gr
+        opt.step()
+    return terms, train_d, train_g
+
+
 def train_vaegan(spec: Spec, p: Params, knobs: VaeGan, x_train: np.ndarray, x_val: np.ndarray, device,
                  replicate: int = 0) -> tuple[train.TrainResult, Discriminator]:  # fmt: skip
     """Train a VAE-GAN whose VAE has shape ``spec`` (kind "vae"); returns the VAE as a ``TrainResult`` (the
@@ -88,64 +144,30 @@ def train_vaegan(spec: Spec, p: Params, knobs: VaeGan, x_train: np.ndarray, x_va
     if spec.kind != "vae":
         raise ValueError(f"a VAE-GAN is built on a VAE; got a spec of kind {spec.kind!r}")
     g = seed_everything(train.run_seed(p, replicate))
-    vae = models.build(spec).to(device)
-    d = Discriminator(knobs.channels, knobs.hidden).to(device)
-    opt_enc = torch.optim.Adam(vae.encoder.parameters(), lr=knobs.lr)
-    opt_dec = torch.optim.Adam(vae.decoder.parameters(), lr=knobs.lr)
-    opt_d = torch.optim.Adam(d.parameters(), lr=knobs.lr)
+    parts = build(spec, knobs, device)
     xt = torch.as_tensor(np.asarray(x_train), device=device)
     xv = torch.as_tensor(np.asarray(x_val), device=device)
     vae_loss = losses.loss_fn("vae", 1.0)
     curves = []
     for epoch in range(1, knobs.epochs + 1):
-        vae.train(), d.train()
+        parts.vae.train(), parts.d.train()
         sums = dict.fromkeys(("kl", "feat", "pixel", "d_real", "d_fake", "g"), 0.0)
         skipped = {"d": 0, "g": 0}
         bar = progress(train._batches(len(xt), p.train.batch_size, g), desc=f"{spec.name} epoch {epoch}/{knobs.epochs}")
         for idx in bar:
-            x = xt[idx.to(device)]
-            mu, logvar = vae.posterior(x)
-            z = mu + torch.randn_like(mu) * torch.exp(0.5 * logvar)
-            logits = vae.decoder(z)
-            x_rec = torch.sigmoid(logits)
-            x_p = torch.sigmoid(vae.decoder(torch.randn_like(mu)))
-            kl = losses.kl_to_prior(mu, logvar).mean()
-            feat = feature_loss(d, x, x_rec)
-            d_real, d_fake, g_loss = gan_terms(d, x, x_p)
-            pixel = losses.recon_nll(logits, x).mean() if knobs.pixel_weight else torch.zeros(())
-            if not all(map(torch.isfinite, (kl, feat, d_real, d_fake, g_loss))):
+            terms, train_d, train_g = step(parts, xt[idx.to(device)], knobs)
+            if not all(map(torch.isfinite, terms.values())):
                 raise train.DivergedError(f"train {spec.name}: a VAE-GAN loss became non-finite at epoch {epoch}; "
                                           "try a lower variants.<name>.gan.lr in campaign/params.yaml")  # fmt: skip
-            train_d = not (d_real < EQUILIBRIUM - MARGIN or d_fake < EQUILIBRIUM - MARGIN)
-            train_g = not (d_real > EQUILIBRIUM + MARGIN or d_fake > EQUILIBRIUM + MARGIN)
-            if not (train_d or train_g):
-                train_d = train_g = True
-            # each part's gradient from its own loss only: encoder (KL + L_feat), decoder (weighted L_feat + L_G)
-            rec = feat + knobs.pixel_weight * pixel
-            enc_grads = torch.autograd.grad(kl + rec, list(vae.encoder.parameters()), retain_graph=True)
-            dec_loss = knobs.recon_weight * rec + g_loss
-            dec_grads = (
-                torch.autograd.grad(dec_loss, list(vae.decoder.parameters()), retain_graph=True) if train_g else None
-            )
-            d_grads = torch.autograd.grad(d_real + d_fake, list(d.parameters())) if train_d else None
-            for opt, params_, grads in ((opt_enc, vae.encoder.parameters(), enc_grads),
-                                        (opt_dec, vae.decoder.parameters(), dec_grads),
-                                        (opt_d, d.parameters(), d_grads)):  # fmt: skip
-                if grads is None:
-                    continue
-                for prm, gr in zip(params_, grads, strict=True):
-                    prm.grad = gr
-                opt.step()
             skipped["d"] += not train_d
             skipped["g"] += not train_g
-            terms = {"kl": kl, "feat": feat, "pixel": pixel, "d_real": d_real, "d_fake": d_fake, "g": g_loss}
             for k, v in terms.items():
                 sums[k] += v.item() * len(idx)
         row = {"epoch": epoch, **{f"train_{k}": v / len(xt) for k, v in sums.items()},
                "d_skipped": skipped["d"], "g_skipped": skipped["g"]}  # fmt: skip
-        row.update({f"val_{k}": v for k, v in train.evaluate_loss(vae, vae_loss, xv).items()})
+        row.update({f"val_{k}": v for k, v in train.evaluate_loss(parts.vae, vae_loss, xv).items()})
         if not math.isfinite(row["val_loss"]):
             raise train.DivergedError(f"train {spec.name}: the validation ELBO became {row['val_loss']}")
         curves.append(row)
         log.info("%s epoch %d: %s", spec.name, epoch, ", ".join(f"{k}={v:.3f}" for k, v in row.items() if k != "epoch"))
-    return train.TrainResult(vae.cpu().eval(), curves, knobs.epochs, "max_epochs"), d.cpu().eval()
+    return train.TrainResult(parts.vae.cpu().eval(), curves, knobs.epochs, "max_epochs"), parts.d.cpu().eval()
