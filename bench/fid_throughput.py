@@ -8,9 +8,12 @@ channel summed away) therefore counts as speed. Variants, timed in interleaved r
 - ``landed``: torchmetrics' extractor as the study ran it before (``fid.reference_extractor``,
   channels-last, batch 32, 3-channel uint8 input, its TF1 resize at 299 and input normalization);
 - ``bn folded``: the same with each batch norm folded into its convolution (3-channel input);
-- ``study``: ``fid.extractor`` (``FusedInception``): batch norm folded, the stem on one channel with
-  the normalization folded in, the identity resize skipped; what the study runs;
-- ``compiled``: ``study`` under ``torch.compile`` with freezing (``--compile``; measured, not used:
+- ``fused``: ``FusedInception`` under PyTorch (``fid.extractor(engine="torch")``): batch norm folded, the
+  stem on one channel with the normalization folded in, the identity resize skipped (what the study ran
+  before ONNX Runtime, and runs on a GPU);
+- ``study``: ``fid.extractor`` on the CPU: the same fused network under ONNX Runtime (``OnnxInception``),
+  what the study runs;
+- ``compiled``: ``fused`` under ``torch.compile`` with freezing (``--compile``; measured, not used:
   see the README).
 
     python -m bench.fid_throughput [--images 96] [--rounds 3] [--compile]
@@ -67,18 +70,20 @@ def main() -> None:
         + ", ".join(f"{k} {v / 1e9:.0f}" for k, v in engines.items())
         + f" GFLOP/s -> limit {limit:.1f} images/s"
     )
-    folded, study = bn_folded(standard), fid.extractor(paths.FID_WEIGHTS)
+    folded, fused, study = (bn_folded(standard), fid.extractor(paths.FID_WEIGHTS, engine="torch"),
+                            fid.extractor(paths.FID_WEIGHTS, engine="onnxruntime"))  # fmt: skip
     gray = lambda u8: fid.resize_gray(u8).float().contiguous(memory_format=CL)  # noqa: E731
     variants = {
         "landed": lambda u8: standard(fid.resize(u8).contiguous(memory_format=CL)),
         "bn folded": lambda u8: folded(fid.resize(u8).contiguous(memory_format=CL)),
+        "fused": lambda u8: fused(gray(u8)),
         "study": lambda u8: study(gray(u8)),
     }
     if args.compile:
         import torch._inductor.config as inductor
 
         inductor.freezing = True
-        compiled = torch.compile(study)
+        compiled = torch.compile(fused)
         t = time.perf_counter()
         with torch.inference_mode():
             compiled(gray(images[: fid.BATCH]))

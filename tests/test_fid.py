@@ -2,6 +2,7 @@
 
 import os
 import random
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -100,6 +101,24 @@ def test_fused_inception_equals_the_standard_network_on_real_images(splits, fid_
     rel = np.linalg.norm(got - want, axis=1) / np.linalg.norm(want, axis=1)
     assert rel.max() < 1e-5, rel.max()
     assert fid.features(u8[:0], inception).shape == (0, fid.FEATURES)
+
+
+@slow
+def test_onnx_runtime_and_torch_engines_give_the_same_features(splits, fid_weights, inception):
+    # the CPU default runs the fused network under ONNX Runtime; PyTorch's run of it is the other engine
+    assert isinstance(inception, fid.OnnxInception)
+    torch_net = fid.extractor(fid_weights, engine="torch")
+    assert isinstance(torch_net, fid.FusedInception)
+    u8 = fid.to_uint8(splits["test"].x[:48])
+    a, b = fid.features(u8, inception).astype(np.float64), fid.features(u8, torch_net).astype(np.float64)
+    rel = np.linalg.norm(a - b, axis=1) / np.linalg.norm(b, axis=1)
+    assert rel.max() < 1e-5, rel.max()
+
+
+def test_an_unknown_inception_engine_is_refused(monkeypatch):
+    monkeypatch.setenv("AEVAE_INCEPTION", "tensorrt")
+    with pytest.raises(fid.FIDError, match="AEVAE_INCEPTION: 'tensorrt' is not an Inception engine; one of"):
+        fid.extractor(Path("unused.pth"))
 
 
 @slow

@@ -44,7 +44,7 @@ def real_inputs(images_u8: np.ndarray) -> torch.Tensor:
 def features(x: torch.Tensor, net: torch.nn.Module, batch: int = fid.BATCH, desc: str = "features") -> np.ndarray:
     """Pool3 features ``[N, 2048]`` of ``x`` (``generated_inputs`` or ``real_inputs``) through the study's
     Inception (``fid.extractor``), resized as TF1 resizes."""
-    dev = next(net.parameters()).device
+    dev = fid.device_of(net)
     out = []
     for chunk in progress(x.split(batch), desc=f"Inception (Dai & Wipf's protocol) {desc}", unit="batch"):
         big = interpolate_bilinear_2d_like_tensorflow1x(chunk, size=(fid.SIZE, fid.SIZE), align_corners=False)
