@@ -75,7 +75,7 @@ def main() -> None:
     ref = feats(test.x[:n])
     reference = fid.Reference(ref["today"])
     worst, worst_feat = 0.0, 0.0
-    print(f"n = {n} images per side; committed values are at evaluate.fid_samples = {p.evaluate.fid_samples}")
+    print(f"n = {n} images per side; the committed values are at each run file's fid_n_primary")
     print("| run | metric | landed code | today's code | relative change | committed |")
     print("|---|---|---|---|---|---|")
     for name in progress(args.models, desc="runs"):

@@ -27,7 +27,7 @@ def main() -> None:
     refs = {"ours": fid.load_reference(paths.FID_REFERENCE / paths.FEATURES_FILE, n),
             "dai_wipf": fid.load_reference(PATHS["reference"] / paths.FEATURES_FILE, n)}  # fmt: skip
     models = {}
-    for name, _ in cfg.record.candidates:  # every checkpoint checked before any work
+    for name in dict.fromkeys(name for name, _ in cfg.record.candidates):  # each checked before any work
         v = config.variant(cfg, name)
         expect = config.spec(v, config.variant_params(p, v, cfg))
         models[name] = train.load_model(PATHS["models"] / f"{config.run_name(name, 0)}.pt", expect=expect,
@@ -37,17 +37,8 @@ def main() -> None:
     net = fid.extractor(paths.FID_WEIGHTS, dev)
     features = fid.feature_fn(paths.FID_WEIGHTS, dev)
     x_train = data.load_split("train").x
-    validation = fid.Reference(features(data.load_split("val").x[:n_sel], "validation images"))
-
-    selection, best = [], {}  # best: family -> (validation FID, candidate, its test-set samples)
-    for name, sampler in cfg.record.candidates:
-        model = models[name].to(dev).eval()
-        images = run.draw(model, x_train, sampler, n_sel + n, cfg, p, dev)
-        score = validation.fid(features(images[:n_sel], f"{name} ({sampler}), validation"))
-        family = config.family_of(cfg.variants[name].model, sampler)
-        selection.append({"variant": name, "sampler": sampler, "family": family, "fid_validation": score})
-        if family not in best or score < best[family][0]:
-            best[family] = (score, (name, sampler), images[n_sel:])
+    x_val = data.load_split("val").x  # held out of training: the selection never sees the test set
+    selection, best = run.select(cfg, p, models, x_train, x_val, features, dev)
 
     out = {"fid_n": n, "select_n": n_sel, "selection": selection, "families": {}, "protocols": run.RECORD_PROTOCOLS}
     kept = {}

@@ -30,7 +30,14 @@ def _read_inputs():
         extra["judge"] = config.read_json(paths.JUDGE_METRICS)
     record = PATHS["runs"] / "record.json"
     if record.is_file():
-        extra["record"] = config.read_json(record)
+        rec = config.read_json(record)
+        families = rec.get("families") if isinstance(rec, dict) else None
+        if not (isinstance(families, dict) and set(families) <= set(config.FAMILIES) and "selection" in rec):
+            raise config.CampaignError(
+                "campaign/runs/record.json: not a record by family (an older record attempt's file?); "
+                "`dvc repro campaign/dvc.yaml:record` rebuilds it"
+            )
+        extra["record"] = rec
     return cfg, runs, missing, extra
 
 
@@ -62,9 +69,8 @@ def _figures(cfg, df, runs: dict, extra: dict, out) -> None:
             u8 = fileio.load_npy(PATHS["record"] / f"{family}-ours.npy")[:100]  # fewer on a small profile
             label = f"{config.FAMILIES[family].label}: {r['variant']}, {r['sampler']} sampler"
             shown[label] = u8.reshape(len(u8), -1) / 255.0
-        title = (
-            f"The record attempt's samples, best of each family on validation images (first 100 of {rec['fid_n']:,})"
-        )
+        n = len(next(iter(shown.values())))
+        title = f"The record attempt: each family's best on validation images (first {n} of {rec['fid_n']:,} samples)"
         campaign_report.samples_figure(shown, out / "record.png", title)
 
 

@@ -18,7 +18,7 @@ import torch
 import yaml
 
 from aevae import fid, losses, models, params, samplers, train
-from aevae.campaign import conditional, config, protocol, two_stage, vaegan
+from aevae.campaign import conditional, config, protocol, run, two_stage, vaegan
 from aevae.campaign import report as campaign_report
 from aevae.campaign.paths import PATHS
 from aevae.errors import StudyError
@@ -93,6 +93,26 @@ def test_second_stage_has_the_architecture_of_dai_and_wipfs_code():
     assert float(net.gamma()) == 1.0  # loggamma_z starts at 0
 
 
+def test_two_stage_schedule_and_batches_are_theirs(monkeypatch):
+    # their demo.py: lr2 * 0.5 ** floor(epoch / lr_epochs2); num_sample // batch_size batches (the rest dropped)
+    theirs = config.TwoStage()
+    assert [two_stage.lr_at(theirs, e) for e in (0, 299, 300, 599, 600, 799)] == [1e-4, 1e-4, 5e-5, 5e-5, 2.5e-5,
+                                                                                    2.5e-5]  # fmt: skip
+    seen = []
+    loss = two_stage.SecondStage.loss
+    monkeypatch.setattr(two_stage.SecondStage, "loss", lambda self, z: seen.append(len(z)) or loss(self, z))
+    two_stage.two_stage(np.zeros((300, 2), np.float32), None, 5, 0, dataclasses.replace(SHORT, epochs=2))
+    assert seen == [128, 128] * 2  # 300 codes, batch 128: two full batches an epoch, the last 44 dropped
+
+
+def test_second_stage_layers_start_as_tf_dense_does():
+    net = two_stage.SecondStage(64, 1024, 3)
+    first = net.encoder.body[0]
+    assert first.bias.abs().max() == 0
+    bound = (6 / (64 + 1024)) ** 0.5  # Glorot uniform
+    assert first.weight.abs().max() <= bound and first.weight.abs().max() > 0.95 * bound
+
+
 def test_two_stage_refuses_a_batch_larger_than_the_codes():
     with pytest.raises(StudyError, match="two_stage.batch_size: 128 is more than the 100 training codes"):
         two_stage.two_stage(np.zeros((100, 2), np.float32), None, 5, 0, SHORT)
@@ -146,6 +166,40 @@ def test_variant_names_are_plain_dvc_params_keys():
     assert all(re.fullmatch(r"[A-Za-z0-9_]+", n) for n in config.load_config().variants)
 
 
+def test_the_record_selects_on_validation_images_by_family():
+    # three candidates, two families: each is scored on its first select_n samples against the validation
+    # images handed in (a test set handed in would give other numbers), the best of each family is kept with
+    # its other fid_n.record samples
+    cfg = config.load_config()
+    cfg = dataclasses.replace(cfg, fid_n={**cfg.fid_n, "record": 30}, gmm_components=2, record=config.Record(
+        candidates=(("vae_z2", "normal"), ("vae_z2", "gmm"), ("ae_z2", "gmm")), select_n=40))  # fmt: skip
+    p = params.from_dict(
+        {"data": {"subset": 400, "val_size": 100}, "evaluate": {"fid_samples": 100, "fid_samples_seed": 100}}
+    )
+    torch.manual_seed(0)
+    models_ = {n: models.build(config.spec(cfg.variants[n], config.variant_params(p, cfg.variants[n], cfg)))
+               for n in ("vae_z2", "ae_z2")}  # fmt: skip
+    r = np.random.default_rng(0)
+    x_train, x_val = r.uniform(size=(200, 784)).astype(np.float32), r.uniform(size=(60, 784)).astype(np.float32)
+    feats = lambda images, desc: np.asarray(images)[:, ::49].astype(np.float64)  # noqa: E731  (16 "features")
+    selection, best = run.select(cfg, p, models_, x_train, x_val, feats, "cpu")
+    assert [(c["variant"], c["sampler"], c["family"]) for c in selection] == [
+        ("vae_z2", "normal", "prior"),
+        ("vae_z2", "gmm", "fitted"),
+        ("ae_z2", "gmm", "fitted"),
+    ]
+    reference = fid.Reference(feats(x_val[:40], ""))
+    for c in selection:
+        images = run.draw(models_[c["variant"]], x_train, c["sampler"], 70, cfg, p, "cpu")
+        assert c["fid_validation"] == pytest.approx(reference.fid(feats(images[:40], "")), rel=1e-12)
+    fitted = min(selection[1:], key=lambda c: c["fid_validation"])
+    assert best["fitted"][:2] == (fitted["fid_validation"], (fitted["variant"], fitted["sampler"]))
+    kept = best["fitted"][2]
+    drawn = run.draw(models_[fitted["variant"]], x_train, fitted["sampler"], 70, cfg, p, "cpu")
+    np.testing.assert_array_equal(kept, drawn[40:])  # the samples the selection did not see
+    assert set(best) == {"prior", "fitted"} and len(best["prior"][2]) == 30
+
+
 def test_the_committed_config_loads():
     cfg = config.load_config()
     assert cfg.fid_n["record"] == 10_000 and cfg.record.select_n <= 5000
@@ -159,6 +213,7 @@ def test_the_committed_config_loads():
     assert cfg.seeds_of("vae_z32") == (0, 1, 2) and cfg.seeds_of("ae_z2") == (0,)
 
 
+N_CANDIDATES = len(config.load_config().record.candidates)  # an appended candidate's index
 BAD = {
     "unknown model": (
         lambda r: r["variants"]["ae_z2"].update(model="gan"),
@@ -225,20 +280,20 @@ BAD = {
     "unknown sampler": (lambda r: r["variants"]["ae_z2"].update(samplers=["flow"]), "variants.ae_z2.samplers"),
     "record candidate unknown": (
         lambda r: r["record"]["candidates"].append(["nope", "normal"]),
-        "record.candidates[7]: unknown variant 'nope'",
+        f"record.candidates[{N_CANDIDATES}]: unknown variant 'nope'",
     ),
     "record AE from the prior": (
         lambda r: r["record"]["candidates"].append(["ae_z8", "normal"]),
-        "record.candidates[7]: ae_z8 cannot be sampled by 'normal'; one of gaussian, gmm, "
+        f"record.candidates[{N_CANDIDATES}]: ae_z8 cannot be sampled by 'normal'; one of gaussian, gmm, "
         "two_stage (an AE has no prior)",
     ),
     "record conditional": (
         lambda r: r["record"]["candidates"].append(["cvae", "normal"]),
-        "record.candidates[7]: cvae is the conditional VAE",
+        f"record.candidates[{N_CANDIDATES}]: cvae is the conditional VAE",
     ),
     "record not a pair": (
         lambda r: r["record"]["candidates"].append(["vae_z2"]),
-        "record.candidates[7]: ['vae_z2'] is not a [variant, sampler] pair",
+        f"record.candidates[{N_CANDIDATES}]: ['vae_z2'] is not a [variant, sampler] pair",
     ),
     "record pair twice": (
         lambda r: r["record"]["candidates"].append(["vae_z32", "normal"]),
@@ -246,7 +301,7 @@ BAD = {
     ),
     "record unknown sampler": (
         lambda r: r["record"]["candidates"].append(["vae_z2", "flow"]),
-        "record.candidates[7]: vae_z2 cannot be sampled by 'flow'",
+        f"record.candidates[{N_CANDIDATES}]: vae_z2 cannot be sampled by 'flow'",
     ),
     "record empty": (lambda r: r["record"].update(candidates=[]), "record.candidates: empty"),
     "record candidates not a list": (

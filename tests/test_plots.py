@@ -14,7 +14,6 @@ from aevae.study import METRICS
 
 PNG = b"\x89PNG\r\n\x1a\n"
 LABELS = {"ae": "AE (latent 32)", "vae": "VAE (latent 32)"}
-RNG = np.random.default_rng(0)
 
 
 @pytest.fixture
@@ -38,8 +37,8 @@ def drawn(monkeypatch, tmp_path):
     return draw
 
 
-def _images(n: int) -> np.ndarray:
-    return RNG.uniform(size=(n, 784)).astype(np.float32)
+def _images(n: int, seed: int = 0) -> np.ndarray:
+    return np.random.default_rng(seed).uniform(size=(n, 784)).astype(np.float32)
 
 
 def _titles(fig) -> list[str]:
@@ -49,7 +48,7 @@ def _titles(fig) -> list[str]:
 def test_reconstructions_rows_are_the_originals_then_each_model(drawn):
     y = np.repeat(np.arange(10), 5)
     x = _images(50)
-    recon = {"ae": _images(50), "vae": _images(50)}
+    recon = {"ae": _images(50, 1), "vae": _images(50, 2)}
     fig = drawn(plots.reconstructions, x, y, recon, LABELS)
     assert [ax.get_ylabel() for ax in fig.axes] == ["Original", *LABELS.values()]
     assert [t.get_text() for t in fig.axes[0].get_xticklabels()] == list(CLASSES)
@@ -69,7 +68,8 @@ def test_tiles_put_each_image_in_its_cell_with_gutters():
 
 def test_latent_map_draws_each_class_of_each_model(drawn):
     y = np.repeat(np.arange(10), 7)
-    maps = {"ae": RNG.normal(size=(70, 2)), "vae": RNG.normal(size=(70, 2))}
+    rng = np.random.default_rng(0)
+    maps = {"ae": rng.normal(size=(70, 2)), "vae": rng.normal(size=(70, 2))}
     how = {"ae": "PCA of the 32-d latent, 2 leading directions (40% of variance)",
            "vae": "the 2-d latent itself, no projection"}  # fmt: skip
     acc = {"ae": "kNN accuracy 0.80", "vae": "kNN accuracy 0.75"}
@@ -87,18 +87,20 @@ def test_latent_map_draws_each_class_of_each_model(drawn):
 
 def test_manifold_draws_each_grid_whole(drawn):
     g = 5
-    grids = {"ae": RNG.uniform(size=(g, g, 784)), "vae": RNG.uniform(size=(g, g, 784))}
+    rng = np.random.default_rng(0)
+    grids = {"ae": rng.uniform(size=(g, g, 784)), "vae": rng.uniform(size=(g, g, 784))}
     how = {k: "the 2-d latent itself, no projection along: z1, z2" for k in grids}
     fig = drawn(plots.manifold, grids, how, LABELS)
     assert len(fig.axes) == 2
     for ax, k in zip(fig.axes, grids, strict=True):
-        assert ax.get_images()[0].get_array().shape == (g * 29 - 1, g * 29 - 1)
+        # row r, column c of the mosaic is grid[r, c]: the grid drawn whole, in its order
+        np.testing.assert_array_equal(ax.get_images()[0].get_array(), plots._tiles(grids[k].reshape(g * g, -1), g, g))
         assert ax.get_title().startswith(LABELS[k]) and "\nalong: z1, z2" in ax.get_title()
 
 
 def test_samples_has_a_row_per_model_and_a_panel_per_sampler(drawn):
-    gen = {"ae": {"gaussian": _images(16), "normal": _images(16), "gmm": _images(16)},
-           "vae": {"normal": _images(16), "gmm": _images(16)}}  # fmt: skip
+    gen = {"ae": {"gaussian": _images(16, 1), "normal": _images(16, 2), "gmm": _images(16, 3)},
+           "vae": {"normal": _images(16, 4), "gmm": _images(16, 5)}}  # fmt: skip
     names = {"gaussian": "fitted Gaussian", "normal": "N(0, I)", "gmm": "mixture"}
     fig = drawn(plots.samples, gen, LABELS, names, n=4)
     assert len(fig.axes) == 6  # 2 rows x 3 columns, the VAE's third panel empty
@@ -110,7 +112,8 @@ def test_samples_has_a_row_per_model_and_a_panel_per_sampler(drawn):
 
 
 def test_interpolations_name_each_pair_and_its_kind(drawn):
-    interp = {"ae": RNG.uniform(size=(2, 11, 784)), "vae": RNG.uniform(size=(2, 11, 784))}
+    rng = np.random.default_rng(0)
+    interp = {"ae": rng.uniform(size=(2, 11, 784)), "vae": rng.uniform(size=(2, 11, 784))}
     fig = drawn(plots.interpolations, interp, [(0, 6), (1, 3)], [True, False])
     assert _titles(fig) == [f"{CLASSES[0]} \u2192 {CLASSES[6]} (similar classes)",
                             f"{CLASSES[1]} \u2192 {CLASSES[3]} (dissimilar classes)"]  # fmt: skip

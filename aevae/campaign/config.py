@@ -364,6 +364,12 @@ def check_with_study(cfg: Config, p: Params) -> None:
                 f"fid_n.{family}: {n} is more than the {p.n_test} test images params.yaml's data.subset leaves; "
                 f"allowed: <= {p.n_test} (lower it in campaign/params.yaml or raise data.subset)"
             )
+    n_train = p.n_train_total - p.data.val_size
+    if cfg.two_stage.batch_size > n_train:
+        raise CampaignError(
+            f"two_stage.batch_size: {cfg.two_stage.batch_size} is more than the {n_train} training codes params.yaml's "
+            f"data leaves; allowed: <= {n_train}"
+        )
     if cfg.record.select_n > p.data.val_size:
         raise CampaignError(
             f"record.select_n: {cfg.record.select_n} is more than the {p.data.val_size} validation images "

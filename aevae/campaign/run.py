@@ -12,7 +12,7 @@ import torch
 
 from aevae import evaluate, fid, metrics, samplers, train
 from aevae import judge as judge_module
-from aevae.campaign import conditional, protocol, two_stage, vaegan
+from aevae.campaign import conditional, config, protocol, two_stage, vaegan
 from aevae.campaign.config import Config, Variant, spec, variant_params
 from aevae.data import Split
 from aevae.params import Params
@@ -37,13 +37,13 @@ def posterior_sd(model, x: np.ndarray, device) -> np.ndarray | None:
 
 
 def _extra_samplers(v: Variant, cfg: Config, pv: Params, model, tr: Split, z_train, device, features, ref):
-    """The variant's ex-post samplers beyond evaluate's own (``two_stage``): their generation measures under
+    """The variant's ex-post samplers beyond the study's (``aevae.samplers``): their generation measures under
     the study's keys (``fid_<sampler>``, ...) and their figure samples."""
     out, arrays = {}, {}
     n = pv.evaluate.fid_samples_seed
     sd_train = posterior_sd(model, tr.x, device) if v.samplers else None
     for name in v.samplers:
-        images = evaluate.decode(model, two_stage.sample(name, z_train, n, pv.seed, cfg, sd_train), device)
+        images = evaluate.decode(model, two_stage.sample(name, z_train, n, pv.seed, cfg, sd_train, device), device)
         sc = _scores(ref, features(images, f"{v.name} samples ({name})"), pv, name)
         out.update({f"{k}_{name}": sc[k] for k in ("fid", "kid", "precision", "recall")})
         arrays[f"samples_{name}"] = images[:FIGURE_SAMPLES]
@@ -147,11 +147,30 @@ def draw(model, x_train: np.ndarray, sampler: str, n: int, cfg: Config, p: Param
     the campaign's), fitted to its codes of ``x_train`` where it is fitted."""
     z_train = evaluate.map_batches(model.embed, x_train, device)
     if sampler in two_stage.NAMES and sampler not in samplers.SAMPLERS["vae"]:
-        z = two_stage.sample(sampler, z_train, n, p.seed, cfg, posterior_sd(model, x_train, device))
+        z = two_stage.sample(sampler, z_train, n, p.seed, cfg, posterior_sd(model, x_train, device), device)
     else:  # the study's samplers: the prior, a fitted Gaussian, the mixture
         z = samplers.sample_latents(sampler, z_train, n, dataclasses.replace(
             p, evaluate=dataclasses.replace(p.evaluate, gmm_components=cfg.gmm_components)))  # fmt: skip
     return evaluate.decode(model, z, device)
+
+
+def select(cfg: Config, p: Params, models: dict, x_train: np.ndarray, x_val: np.ndarray, features, device):
+    """The record's selection: each candidate of ``record.candidates`` (``models``: name -> its seed-0 model)
+    draws ``select_n + fid_n.record`` samples; its first ``select_n`` are scored (FID) against as many validation
+    images ``x_val``. Returns the selection rows and, per family, the best candidate as (validation FID,
+    (variant, sampler), its other ``fid_n.record`` samples, which no score has seen)."""
+    n_sel, n = cfg.record.select_n, cfg.fid_n["record"]
+    validation = fid.Reference(features(x_val[:n_sel], "validation images"))
+    selection, best = [], {}
+    for name, sampler in cfg.record.candidates:
+        model = models[name].to(device).eval()
+        images = draw(model, x_train, sampler, n_sel + n, cfg, p, device)
+        score = validation.fid(features(images[:n_sel], f"{name} ({sampler}), validation"))
+        family = config.family_of(cfg.variants[name].model, sampler)
+        selection.append({"variant": name, "sampler": sampler, "family": family, "fid_validation": score})
+        if family not in best or score < best[family][0]:
+            best[family] = (score, (name, sampler), images[n_sel:])
+    return selection, best
 
 
 def record_scores(images: np.ndarray, p: Params, net, refs: dict, what: str):

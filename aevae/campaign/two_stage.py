@@ -15,7 +15,11 @@ instead of its prior; the campaign's ex-post sampler beyond the study's own (``a
 - A draw: ``u ~ N(0, I)``, ``z = z_hat(u) + gamma * eps``.
 
 Their defaults: width 1024, depth 3, 800 epochs, lr 1e-4 halved every 300, batch 64; the campaign's
-budget sets its own epochs (``campaign/params.yaml``).
+budget sets its own epochs (``campaign/params.yaml``). Layers start as ``tf.layers.dense`` starts them
+(Glorot-uniform weights, zero biases). Where it differs from their code, stated: fewer epochs (the budget);
+a floor on log gamma (``SecondStage.MIN_LOG_GAMMA``, far below any code's scale; theirs has none);
+PyTorch's Adam, whose epsilon enters after the bias correction where TF1's enters before it (a difference
+of epsilon-size); the codes of the training split only (the study holds a validation split out).
 """
 
 from __future__ import annotations
@@ -44,6 +48,10 @@ class _Half(nn.Module):
             layers += [nn.Linear(dim if i == 0 else width, width), nn.ReLU()]
         self.body = nn.Sequential(*layers)
         self.head = nn.Linear(dim + (width if depth else 0), out)
+        for m in self.modules():  # as tf.layers.dense initialises
+            if isinstance(m, nn.Linear):
+                nn.init.xavier_uniform_(m.weight)
+                nn.init.zeros_(m.bias)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.head(torch.cat([x, self.body(x)], dim=-1))
@@ -74,9 +82,15 @@ class SecondStage(nn.Module):
         return (nll + kl).mean()
 
 
-def two_stage(mean: np.ndarray, sd: np.ndarray | None, n: int, seed: int, cfg) -> np.ndarray:
+def lr_at(cfg, epoch: int) -> float:
+    """The learning rate of epoch ``epoch`` (from 0): ``lr`` halved every ``lr_halve_every`` epochs (theirs)."""
+    return cfg.lr * 0.5 ** (epoch // cfg.lr_halve_every)
+
+
+def two_stage(mean: np.ndarray, sd: np.ndarray | None, n: int, seed: int, cfg, device="cpu") -> np.ndarray:
     """``[n, D]`` codes from a second stage trained on the first stage's posterior (``mean``, ``sd``, each
-    ``[N, D]``; ``sd`` None for an AE: its codes standardized); ``cfg``: ``config.TwoStage``."""
+    ``[N, D]``; ``sd`` None for an AE: its codes standardized) on ``device``; ``cfg``: ``config.TwoStage``.
+    Every random draw comes from CPU generators, so a device changes no draw."""
     g = seed_everything(samplers.int_seed(seed, "two-stage init"))
     mu = torch.as_tensor(np.asarray(mean, np.float32))
     if sd is None:
@@ -92,31 +106,33 @@ def two_stage(mean: np.ndarray, sd: np.ndarray | None, n: int, seed: int, cfg) -
     if batches == 0:
         raise StudyError(f"two_stage.batch_size: {cfg.batch_size} is more than the {len(mu)} training codes; "
                          "lower it in campaign/params.yaml")  # fmt: skip
-    net = SecondStage(mu.shape[1], cfg.width, cfg.depth)
+    net = SecondStage(mu.shape[1], cfg.width, cfg.depth).to(device)
+    mu, sd_t = mu.to(device), sd_t.to(device)
     opt = torch.optim.Adam(net.parameters(), lr=cfg.lr)
     for epoch in range(cfg.epochs):
         for group in opt.param_groups:
-            group["lr"] = cfg.lr * 0.5 ** (epoch // cfg.lr_halve_every)
+            group["lr"] = lr_at(cfg, epoch)
         order = torch.randperm(len(mu), generator=g)[: batches * cfg.batch_size]
-        for idx in order.view(batches, cfg.batch_size):
-            z = mu[idx] + sd_t[idx] * torch.randn(mu[idx].shape, generator=g)
+        for idx in order.view(batches, cfg.batch_size).to(device):
+            z = mu[idx] + sd_t[idx] * torch.randn(tuple(mu[idx].shape), generator=g).to(device)
             loss = net.loss(z)
             opt.zero_grad(set_to_none=True)
             loss.backward()
             opt.step()
     with torch.no_grad():  # u ~ N(0, I); z ~ N(z_hat(u), gamma^2 I)
         g = stream(seed, "two-stage samples")
-        u = torch.randn((n, mu.shape[1]), generator=g)
-        z = net.decoder(u) + net.gamma() * torch.randn((n, mu.shape[1]), generator=g)
-        return (z * scale + loc).numpy()
+        u = torch.randn((n, mu.shape[1]), generator=g).to(device)
+        z = net.decoder(u) + net.gamma() * torch.randn((n, mu.shape[1]), generator=g).to(device)
+        return (z.cpu() * scale + loc).numpy()
 
 
-def sample(name: str, z_train: np.ndarray, n: int, seed: int, cfg, sd_train: np.ndarray | None = None) -> np.ndarray:
+def sample(name: str, z_train: np.ndarray, n: int, seed: int, cfg, sd_train: np.ndarray | None = None,
+           device="cpu") -> np.ndarray:  # fmt: skip
     """``[n, D]`` codes from ex-post sampler ``name`` (one of ``NAMES``) fitted to the training codes ``z_train``
     (a VAE's posterior means, with ``sd_train`` its posterior standard deviations; an AE's codes, ``None``);
     ``cfg``: the campaign's config (its ``gmm`` and ``two_stage`` knobs)."""
     if name == "gmm":
         return samplers.gmm(z_train, n, cfg.gmm_components, seed)
     if name == "two_stage":
-        return two_stage(z_train, sd_train, n, seed, cfg.two_stage)
+        return two_stage(z_train, sd_train, n, seed, cfg.two_stage, device)
     raise ValueError(f"unknown sampler {name!r}; one of {', '.join(NAMES)}")
