@@ -586,9 +586,14 @@ def render(study: Study, figures_rel: str) -> str:
         *metric_rows,
         "",
         f"Spreads: *seeds* = standard deviation over the {len(p.replicates)} training seeds (every run is "
-        f"evaluated in full, FID, KID and precision/recall at {rec['fid_n']} images per side included); the "
-        f"primary run's main sampler is also scored at {rec['fid_n_primary']} images (the figures' numbers): "
-        f"*subsets* = KID's sd over its {rec['kid_subsets']} subsets, *binomial* = sqrt(p(1 - p)/n). FID is biased "
+        f"evaluated in full, FID, KID and precision/recall at {rec['fid_n']} images per side included); "
+        + (
+            f"the primary run's main sampler is also scored at {rec['fid_n_primary']} images (the figures' numbers): "
+            if rec["fid_n_primary"] != rec["fid_n"]
+            else "the figures' FID, KID, precision and recall are the primary run's main sampler at the same N "
+            "(KID with its own subsets): "
+        )
+        + f"*subsets* = KID's sd over its {rec['kid_subsets']} subsets, *binomial* = sqrt(p(1 - p)/n). FID is biased "
         "upward at small N (comparable only with runs at the same N, not with published numbers at 10,000); "
         "KID is unbiased at any N. Active units of an AE say little: its codes have no fixed scale.",
         "",
