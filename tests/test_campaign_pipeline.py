@@ -138,7 +138,7 @@ def test_report_and_figures_come_from_the_table(campaign_run):
     )
     for r in record["families"].values():
         assert r["dai_wipf"]["fid"] > 0 and r["ours"]["fid"] > 0
-    kept = np.load(root / "campaign" / "record" / "fitted-dai_wipf.npy")
+    kept = np.load(root / "data" / "campaign" / "record" / "fitted-dai_wipf.npy")
     assert kept.shape == (80, 28, 28)
 
 
