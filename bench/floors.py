@@ -60,7 +60,9 @@ def floor_seconds(stage: str, p: params.Params, peak: float, inc: float, cache: 
     if m is None:
         return None
     kind, name, rep = m.group(1), m.group(2), int(m.group(3))
-    f = cache.setdefault(name, model_flops(name, p))
+    if name not in cache:
+        cache[name] = model_flops(name, p)
+    f = cache[name]
     spec = models.spec(name, p)
     if kind == "train":
         with open(paths.curves(name, rep)) as fh:

@@ -24,7 +24,7 @@ from aevae.samplers import SAMPLERS
 OWN_SAMPLER = {kind: next(iter(s)) for kind, s in SAMPLERS.items()}
 OWN_SAMPLER |= {"vaegan": OWN_SAMPLER["vae"], "cvae": OWN_SAMPLER["vae"]}
 # ex-post samplers beyond the study's own (``aevae.campaign.two_stage``)
-EXTRA_SAMPLERS = tuple(s for s in two_stage.NAMES if s not in SAMPLERS["ae"])
+EXTRA_SAMPLERS = two_stage.NAMES
 
 
 class CampaignError(StudyError):

@@ -146,7 +146,7 @@ def draw(model, x_train: np.ndarray, sampler: str, n: int, cfg: Config, p: Param
     """``[n, 784]`` images of ``model`` decoded from ``n`` codes of ``sampler`` (the study's, or an ex-post one of
     the campaign's), fitted to its codes of ``x_train`` where it is fitted."""
     z_train = evaluate.map_batches(model.embed, x_train, device)
-    if sampler in two_stage.NAMES and sampler not in samplers.SAMPLERS["vae"]:
+    if sampler in two_stage.NAMES:
         z = two_stage.sample(sampler, z_train, n, p.seed, cfg, posterior_sd(model, x_train, device), device)
     else:  # the study's samplers: the prior, a fitted Gaussian, the mixture
         z = samplers.sample_latents(sampler, z_train, n, dataclasses.replace(

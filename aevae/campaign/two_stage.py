@@ -34,7 +34,7 @@ from aevae import samplers
 from aevae.errors import StudyError
 from aevae.runtime import seed_everything, stream
 
-NAMES = ("gmm", "two_stage")  # the ex-post samplers a campaign variant may add (``sample``)
+NAMES = ("two_stage",)  # the ex-post samplers the campaign adds to the study's (``sample``)
 HALF_LOG_TWO_PI = 0.5 * math.log(2 * math.pi)
 
 
@@ -130,9 +130,7 @@ def sample(name: str, z_train: np.ndarray, n: int, seed: int, cfg, sd_train: np.
            device="cpu") -> np.ndarray:  # fmt: skip
     """``[n, D]`` codes from ex-post sampler ``name`` (one of ``NAMES``) fitted to the training codes ``z_train``
     (a VAE's posterior means, with ``sd_train`` its posterior standard deviations; an AE's codes, ``None``);
-    ``cfg``: the campaign's config (its ``gmm`` and ``two_stage`` knobs)."""
-    if name == "gmm":
-        return samplers.gmm(z_train, n, cfg.gmm_components, seed)
+    ``cfg``: the campaign's config (its ``two_stage`` knobs). The study's samplers: ``samplers.sample_latents``."""
     if name == "two_stage":
         return two_stage(z_train, sd_train, n, seed, cfg.two_stage, device)
     raise ValueError(f"unknown sampler {name!r}; one of {', '.join(NAMES)}")
