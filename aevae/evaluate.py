@@ -232,7 +232,7 @@ def run(
         out["kid_subsets"] = fid.KID_SUBSETS
         arrays["recon_features"] = recon_feats  # read to re-check FID, P/R
 
-    if spec.kind == "vae":
+    if spec.kind == "vae" and spec.likelihood == "bernoulli":  # a Gaussian decoder's density is not a bound in nats
         log.info("%s: importance-weighted NLL with K=%d", spec.name, p.evaluate.iw_samples)
         out.update(metrics.vae_bounds(model, x, p.evaluate.iw_samples, stream(p.seed, "importance samples")))
         out["iw_samples"] = p.evaluate.iw_samples

@@ -4,18 +4,41 @@ Reduction everywhere: **sum over the 784 pixels, mean over the batch**, i.e. nat
 Reconstruction is the Bernoulli negative log-likelihood (binary cross-entropy on logits), as in
 Kingma & Welling (2014), Appendix C.1, and pytorch/examples' VAE. The KL term is the closed form
 for a diagonal Gaussian posterior against N(0, I), Kingma & Welling (2014), Appendix B.
+A VAE with a Gaussian decoder (``models.Spec.likelihood``) uses instead Dai & Wipf's (2019) density
+N(x; sigmoid(logits), gamma^2 I) with one learned gamma (``gaussian_nll``); its loss has no floor (gamma -> 0
+sends it to minus infinity on a perfect fit), so the stopping rule, the entropy floor and the NLL bound are the
+Bernoulli decoder's only.
 """
 
 from __future__ import annotations
+
+import math
 
 import numpy as np
 import torch
 import torch.nn.functional as F
 
+HALF_LOG_TWO_PI = 0.5 * math.log(2 * math.pi)
+
 
 def recon_nll(logits: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
     """Bernoulli NLL per image ``[B]`` of ``x: [B, 784]`` in [0, 1] under ``logits: [B, 784]``."""
     return F.binary_cross_entropy_with_logits(logits, x, reduction="none").sum(dim=1)
+
+
+def gaussian_nll(logits: torch.Tensor, x: torch.Tensor, log_gamma: torch.Tensor) -> torch.Tensor:
+    """Gaussian NLL per image ``[B]`` of ``x`` under N(sigmoid(logits), gamma^2 I), gamma = exp(``log_gamma``):
+    sum over pixels of ((x - mean) / gamma)^2 / 2 + log gamma + log(2 pi) / 2, as Dai & Wipf's code writes it."""
+    z = (x - torch.sigmoid(logits)) / log_gamma.exp()
+    return (0.5 * z.square() + log_gamma + HALF_LOG_TWO_PI).sum(dim=1)
+
+
+def reconstruction(out: dict[str, torch.Tensor], x: torch.Tensor) -> torch.Tensor:
+    """The decoder's NLL per image ``[B]``: Gaussian when the model learns a gamma (``out["log_gamma"]``),
+    Bernoulli otherwise."""
+    if "log_gamma" in out:
+        return gaussian_nll(out["logits"], x, out["log_gamma"])
+    return recon_nll(out["logits"], x)
 
 
 def kl_to_prior(mu: torch.Tensor, logvar: torch.Tensor) -> torch.Tensor:
@@ -24,15 +47,16 @@ def kl_to_prior(mu: torch.Tensor, logvar: torch.Tensor) -> torch.Tensor:
 
 
 def ae_loss(out: dict[str, torch.Tensor], x: torch.Tensor) -> dict[str, torch.Tensor]:
-    recon = recon_nll(out["logits"], x).mean()
+    recon = reconstruction(out, x).mean()
     return {"loss": recon, "recon": recon}
 
 
 def vae_loss(out: dict[str, torch.Tensor], x: torch.Tensor, beta: float = 1.0) -> dict[str, torch.Tensor]:
     """Negative (beta-)ELBO: recon + beta * KL; beta = 1 is the plain VAE."""
-    recon = recon_nll(out["logits"], x).mean()
+    recon = reconstruction(out, x).mean()
+    terms = {"gamma": out["log_gamma"].detach().exp()} if "log_gamma" in out else {}
     kl = kl_to_prior(out["mu"], out["logvar"]).mean()
-    return {"loss": recon + beta * kl, "recon": recon, "kl": kl}
+    return {"loss": recon + beta * kl, "recon": recon, "kl": kl, **terms}
 
 
 def entropy_floor(x) -> float:

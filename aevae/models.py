@@ -1,19 +1,23 @@
-"""AE and VAE over one encoder/decoder family, dense (the report's MLP) or convolutional.
+"""AE, VAE and conditional VAE over one encoder/decoder family, dense (the report's MLP) or convolutional.
 
-Inputs are flattened images ``x: [B, 784]`` in [0, 1]; decoders return Bernoulli *logits*
-``[B, 784]`` (``torch.sigmoid`` gives the image).
+Inputs are flattened images ``x: [B, 784]`` in [0, 1]; decoders return *logits* ``[B, 784]``
+(``torch.sigmoid`` gives the image): the Bernoulli decoder's parameters, or, for a VAE with a Gaussian
+decoder (Dai & Wipf's learned gamma), the mean's logits beside one learned log standard deviation.
 """
 
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass
 
+import numpy as np
 import torch
 from torch import nn
 
 from aevae.params import SIDE, Params
 
 PIXELS = SIDE * SIDE
+CLASSES = 10  # Fashion-MNIST's (``aevae.data.CLASSES``): the conditional VAE's one-hot width
+LIKELIHOODS = ("bernoulli", "gaussian")  # a VAE's decoder: Bernoulli logits, or N(sigmoid(logits), gamma^2 I)
 # The study's models: the AE and the VAE at ``latent_dim`` and at ``latent_dim_2d`` (each pair matched;
 # the source report compared its AE at 32 with its VAE at 2), the small pair drawn directly.
 NAMES = ("ae", "vae", "ae_2d", "vae_2d")
@@ -125,11 +129,13 @@ class AE(nn.Module):
 class VAE(nn.Module):
     kind = "vae"
 
-    def __init__(self, arch: str, latent: int, layers: tuple[int, ...] = (512, 256)):
+    def __init__(self, arch: str, latent: int, layers: tuple[int, ...] = (512, 256), likelihood: str = "bernoulli"):
         super().__init__()
         self.latent = latent
         self.encoder = encoder(arch, layers, 2 * latent)  # mean and log-variance
         self.decoder = decoder(arch, layers, latent)
+        if likelihood == "gaussian":  # Dai & Wipf's loggamma_x: one log standard deviation for every pixel, 0 at first
+            self.log_gamma = nn.Parameter(torch.zeros(()))
 
     def posterior(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """``q(z|x)``: mean and log-variance, each ``[B, latent]``."""
@@ -143,10 +149,58 @@ class VAE(nn.Module):
     def forward(self, x: torch.Tensor) -> dict[str, torch.Tensor]:
         mu, logvar = self.posterior(x)
         z = mu + torch.randn_like(mu) * torch.exp(0.5 * logvar)  # reparameterization trick
-        return {"logits": self.decoder(z), "z": z, "mu": mu, "logvar": logvar}
+        out = {"logits": self.decoder(z), "z": z, "mu": mu, "logvar": logvar}
+        if hasattr(self, "log_gamma"):
+            out["log_gamma"] = self.log_gamma
+        return out
 
 
-KINDS = {"ae": AE, "vae": VAE}
+def with_labels(x, y) -> np.ndarray:
+    """``[N, 794]`` float32: images ``[N, 784]`` followed by their one-hot classes (the conditional VAE's datum)."""
+    return np.concatenate([np.asarray(x, np.float32), np.eye(CLASSES, dtype=np.float32)[np.asarray(y)]], axis=1)
+
+
+class CVAE(nn.Module):
+    """The conditional VAE (Sohn et al., NeurIPS 2015), dense; ``layers``: the hidden units of the dense models.
+
+    It trains through the study's own loop and loss: its datum is the image with its one-hot class appended
+    (``with_labels``). Its encoder reads both; its decoder reads ``z`` and the class and returns the image's
+    logits, followed by logits of +-``LABEL_LOGIT`` that reproduce the given class exactly, so the class
+    columns add 0 nats (below float32's resolution) and the loss is the plain negative ELBO of ``p(x | z, y)``.
+    """
+
+    kind = "cvae"
+    LABEL_LOGIT = 100.0  # BCE of a logit of 100 on its own label: log(1 + e^-100) = 4e-44 nats
+
+    def __init__(self, arch: str, latent: int, layers: tuple[int, ...] = (512, 256), likelihood: str = "bernoulli"):
+        super().__init__()
+        if arch != "dense" or likelihood != "bernoulli":
+            raise ValueError(f"the conditional VAE is dense and Bernoulli only (got {arch!r}, {likelihood!r})")
+        self.latent = latent
+        self.encoder = mlp([PIXELS + CLASSES, *layers, 2 * latent])
+        self.decoder = mlp([latent + CLASSES, *reversed(layers), PIXELS])
+
+    def posterior(self, xy: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        mu, logvar = self.encoder(xy).chunk(2, dim=1)
+        return mu, logvar
+
+    def embed(self, xy: torch.Tensor) -> torch.Tensor:
+        """The posterior mean given image and class: ``[B, latent]``."""
+        return self.posterior(xy)[0]
+
+    def decode(self, z: torch.Tensor, onehot: torch.Tensor) -> torch.Tensor:
+        """Image logits ``[B, 784]`` of class ``onehot`` at codes ``z``."""
+        return self.decoder(torch.cat([z, onehot], dim=1))
+
+    def forward(self, xy: torch.Tensor) -> dict[str, torch.Tensor]:
+        onehot = xy[:, PIXELS:]
+        mu, logvar = self.posterior(xy)
+        z = mu + torch.randn_like(mu) * torch.exp(0.5 * logvar)
+        logits = torch.cat([self.decode(z, onehot), self.LABEL_LOGIT * (2 * onehot - 1)], dim=1)
+        return {"logits": logits, "z": z, "mu": mu, "logvar": logvar}
+
+
+KINDS = {"ae": AE, "vae": VAE, "cvae": CVAE}  # a Spec's kind -> its class
 
 
 @dataclass(frozen=True)
@@ -154,17 +208,19 @@ class Spec:
     """Everything that fixes a model's shape: what its checkpoint stores to rebuild it."""
 
     name: str  # one of NAMES
-    kind: str  # "ae" or "vae"
+    kind: str  # a key of KINDS
     arch: str  # "dense", "conv" or "infogan"
     latent: int
     layers: tuple[int, ...]
+    likelihood: str = "bernoulli"  # the decoder's, one of LIKELIHOODS (gaussian: a VAE only)
 
     def as_dict(self) -> dict:
         return {**asdict(self), "layers": list(self.layers)}
 
     @property
     def label(self) -> str:
-        return f"{self.kind.upper()} ({self.arch}, latent {self.latent})"
+        gamma = ", learned gamma" if self.likelihood == "gaussian" else ""
+        return f"{self.kind.upper()} ({self.arch}, latent {self.latent}{gamma})"
 
 
 def spec(name: str, p: Params) -> Spec:
@@ -176,8 +232,12 @@ def spec(name: str, p: Params) -> Spec:
     return Spec(name, kind, p.model.arch, latent, p.model.layers)
 
 
-def build(s: Spec) -> AE | VAE:
-    return KINDS[s.kind](s.arch, s.latent, tuple(s.layers))
+def build(s: Spec) -> AE | VAE | CVAE:
+    if s.kind == "ae":
+        if s.likelihood != "bernoulli":
+            raise ValueError(f"the AE's decoder is Bernoulli only (got {s.likelihood!r})")
+        return AE(s.arch, s.latent, tuple(s.layers))
+    return KINDS[s.kind](s.arch, s.latent, tuple(s.layers), s.likelihood)
 
 
 def run_from_argv(argv: list[str], p: Params, stage: str) -> tuple[Spec, int]:

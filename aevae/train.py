@@ -12,6 +12,7 @@ from __future__ import annotations
 import copy
 import logging
 import math
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
@@ -71,9 +72,18 @@ def _diverged(spec: Spec, p: Params, what: str) -> DivergedError:
 
 
 def train(
-    spec: Spec, p: Params, x_train: np.ndarray, x_val: np.ndarray, device: torch.device, replicate: int = 0
+    spec: Spec, p: Params, x_train: np.ndarray, x_val: np.ndarray, device: torch.device, replicate: int = 0,
+    on_epoch: Callable[[torch.nn.Module, int], dict[str, float]] | None = None,
 ) -> TrainResult:
-    """Train model ``spec`` with Adam; return the best-on-validation model (on the CPU) and its curves."""
+    """Train model ``spec`` with Adam; return the best-on-validation model (on the CPU) and its curves.
+
+    ``on_epoch(model, epoch)``, if given, is called after each epoch's validation, the model in eval mode; the
+    measures it returns join that epoch's row of the curves (e.g. an FID against epochs). It must draw its
+    randomness from its own generator (``runtime.stream``), so training's stream, and the result, stay the
+    same with it or without it."""
+    if spec.likelihood != "bernoulli" and p.train.patience:
+        raise StudyError(f"train_{spec.name}: a {spec.likelihood} decoder's loss has no floor for the stopping rule; "
+                         "set train.patience to 0 (a fixed number of epochs)")  # fmt: skip
     g = seed_everything(run_seed(p, replicate))
     model = models.build(spec).to(device)
     loss_fn = losses.loss_fn(spec.kind, p.vae.beta)
@@ -84,7 +94,7 @@ def train(
     # finite divergence (lr=10 once kept an AE with a validation loss of 1e17 silently): the kept model
     # must beat the untrained one; a short run that learns a little still passes
     untrained = evaluate_loss(model, loss_fn, xv)["loss"]
-    floor = losses.entropy_floor(x_val)
+    floor = losses.entropy_floor(x_val) if p.train.patience else math.nan
     curves, best, best_state, best_epoch, stopped = [], math.inf, None, 0, "max_epochs"
     for epoch in range(1, p.train.epochs + 1):
         model.train()
@@ -108,6 +118,8 @@ def train(
         row.update({f"val_{k}": v for k, v in val.items()})
         if not math.isfinite(val["loss"]):
             raise _diverged(spec, p, f"the validation loss became {val['loss']} at epoch {epoch}")
+        if on_epoch is not None:
+            row.update(on_epoch(model, epoch))
         curves.append(row)
         log.info("%s epoch %d: %s", spec.name, epoch, ", ".join(f"{k}={v:.3f}" for k, v in row.items() if k != "epoch"))
         if val["loss"] < best:
@@ -167,7 +179,8 @@ def load_model(path, expect: Spec | None = None, replicate: int | None = None) -
     fix = fileio.restore_hint(path)
     try:
         s = ckpt["params"]["spec"]
-        spec = Spec(s["name"], s["kind"], s["arch"], int(s["latent"]), tuple(int(v) for v in s["layers"]))
+        spec = Spec(s["name"], s["kind"], s["arch"], int(s["latent"]), tuple(int(v) for v in s["layers"]),
+                    s.get("likelihood", "bernoulli"))
         state = ckpt["state_dict"]
         held = ckpt["params"].get("replicate")
     except (KeyError, TypeError, ValueError, AttributeError):

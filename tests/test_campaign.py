@@ -18,7 +18,7 @@ import torch
 import yaml
 
 from aevae import fid, losses, models, params, samplers, train
-from aevae.campaign import conditional, config, protocol, run, two_stage, vaegan
+from aevae.campaign import config, protocol, run, two_stage, vaegan
 from aevae.campaign import report as campaign_report
 from aevae.campaign.paths import PATHS
 from aevae.errors import StudyError
@@ -128,8 +128,8 @@ def test_sample_names_the_known_samplers():
 
 def test_cvae_label_columns_add_nothing_to_the_loss():
     torch.manual_seed(0)
-    net = conditional.CVAE("dense", 4, (16,))
-    xy = torch.as_tensor(conditional.with_labels(np.random.rand(8, 784), np.arange(8) % 10))
+    net = models.CVAE("dense", 4, (16,))
+    xy = torch.as_tensor(models.with_labels(np.random.rand(8, 784), np.arange(8) % 10))
     out = net(xy)
     full = losses.recon_nll(out["logits"], xy)
     pixels = losses.recon_nll(out["logits"][:, :784], xy[:, :784])
@@ -142,8 +142,8 @@ def test_cvae_trains_through_the_study_loop_and_its_decoder_reads_the_class():
     y = rng.integers(0, 10, 300)
     x = (rng.random((300, 784)) < 0.1 + 0.08 * y[:, None]).astype(np.float32)  # brightness encodes the class
     s = Spec("cvae", "cvae", "dense", 4, (32,))
-    res = train.train(s, p, conditional.with_labels(x, y), conditional.with_labels(x[:60], y[:60]), torch.device("cpu"))
-    assert isinstance(res.model, conditional.CVAE)
+    res = train.train(s, p, models.with_labels(x, y), models.with_labels(x[:60], y[:60]), torch.device("cpu"))
+    assert isinstance(res.model, models.CVAE)
     z = torch.zeros(2, 4)
     with torch.no_grad():
         dark, bright = torch.sigmoid(res.model.decode(z, torch.eye(10)[[0, 9]])).mean(1)
@@ -330,6 +330,14 @@ BAD = {
         lambda r: r["variants"].update({"vae_b0.5": dict(r["variants"]["vae_z2"])}),
         "variants.vae_b0.5: a variant name is letters, digits and _ only",
     ),
+    "a learned gamma on an AE": (
+        lambda r: r["variants"]["ae_z2"].update(likelihood="gaussian"),
+        "variants.ae_z2.likelihood: a gaussian decoder is a VAE's only (model: vae); a ae is bernoulli",
+    ),
+    "an unknown likelihood": (
+        lambda r: r["variants"]["vae_z2"].update(likelihood="laplace"),
+        "variants.vae_z2.likelihood: unknown choice 'laplace'",
+    ),
     "variant not a mapping": (lambda r: r["variants"].update(v1=[1, 2]), "variants.v1: expected a mapping"),
     "variant name with a dash": (
         lambda r: r["variants"].update({"v-1": {"family": "latent", "model": "ae", "arch": "dense", "latent": 2}}),
@@ -354,6 +362,19 @@ def test_fid_n_above_the_test_images_a_subset_leaves_is_refused():
     with pytest.raises(config.CampaignError, match=r"fid_n.\w+: \d+ is more than the 500 test images .*data.subset"):
         config.check_with_study(cfg, small)
     config.check_with_study(cfg, params.load())  # the committed pair is consistent
+
+
+def test_a_learned_gamma_with_the_stopping_rule_is_refused(tmp_path):
+    # the study's train.patience (5) applies unless the variant sets it: a Gaussian decoder's loss has no floor
+    cfg = config.load_config(_write(tmp_path, lambda r: r["variants"]["vae_z2"].update(likelihood="gaussian")))
+    with pytest.raises(config.CampaignError, match=r"^variants.vae_z2.train.patience: 5 \(the study's train.patience "
+                                                   r"unless set\); a gaussian decoder's loss has no floor"):  # fmt: skip
+        config.check_with_study(cfg, params.load())
+    fixed = config.load_config(_write(tmp_path, lambda r: r["variants"]["vae_z2"].update(
+        likelihood="gaussian", train={"patience": 0})))  # fmt: skip
+    config.check_with_study(fixed, params.load())
+    assert config.spec(fixed.variants["vae_z2"], params.load()).likelihood == "gaussian"
+    assert not config.has_measure(fixed.variants["vae_z2"], "nll_iw") and config.has_measure(fixed.variants["vae_z2"], "fid_normal")
 
 
 def test_unreadable_config_says_how_to_restore(tmp_path):
@@ -382,6 +403,22 @@ def test_stage_usage_errors_are_one_line(args):
     assert "Traceback" not in r.stderr and len(r.stderr.strip().splitlines()) == 1
 
 
+def test_fid_against_epochs_scores_the_same_codes_every_fid_every_epochs():
+    cfg, p = config.load_config(), params.from_dict({"data": {"subset": 400, "val_size": 100},
+                                                      "evaluate": {"fid_samples": 60, "fid_samples_seed": 60}})  # fmt: skip
+    v = dataclasses.replace(cfg.variants["vae_z2"], fid_every=2)
+    assert run.fid_hook(dataclasses.replace(v, fid_every=0), p, None, None, "cpu") is None
+    model = models.build(config.spec(v, p)).eval()
+    seen = []
+    features = lambda images, desc: (seen.append(images) or images[:, ::49].astype(np.float64))  # noqa: E731
+    ref = np.random.default_rng(0).random((100, 16))
+    hook = run.fid_hook(v, p, features, ref, "cpu")
+    first, odd, again = hook(model, 2), hook(model, 3), hook(model, 4)
+    assert math.isnan(odd["fid_prior"]) and len(seen) == 2 and len(seen[0]) == 60
+    assert first == again and np.array_equal(seen[0], seen[1])  # the same codes: the curve moves with the model only
+    assert first["fid_prior"] == pytest.approx(fid.fid(ref[:60], seen[0][:, ::49].astype(np.float64)))
+
+
 def test_variant_params_override_only_the_variant_knobs():
     cfg, p = config.load_config(), params.load()
     v = cfg.variants["vae_b4"]
@@ -389,7 +426,7 @@ def test_variant_params_override_only_the_variant_knobs():
     assert (pv.vae.beta, pv.latent_dim, pv.model.arch) == (4.0, 32, "dense")
     assert pv.evaluate.fid_samples_seed == cfg.fid_n["beta"] and pv.evaluate.iw_samples == cfg.iw_samples
     assert pv.train == p.train and pv.seed == p.seed
-    assert isinstance(models.build(config.spec(cfg.variants["cvae"], p)), conditional.CVAE)
+    assert isinstance(models.build(config.spec(cfg.variants["cvae"], p)), models.CVAE)
     # the published network's pair: their optimizer for both, the same latent, a similar parameter count
     conv, dense = cfg.variants["vae_infogan"], cfg.variants["vae_dense_wide"]
     pc, pd_ = config.variant_params(p, conv, cfg), config.variant_params(p, dense, cfg)

@@ -1,8 +1,10 @@
+import dataclasses
+
 import numpy as np
 import pytest
 import torch
 
-from aevae import fileio, models, params, train
+from aevae import fileio, losses, models, params, train
 from aevae.errors import StudyError
 
 CPU = torch.device("cpu")
@@ -39,6 +41,62 @@ def test_infogan_is_dai_and_wipfs_network():
     assert kinds == ["Unflatten", "Conv2d", "LeakyReLU", "Conv2d", "BatchNorm2d", "LeakyReLU", "Flatten", "Linear",
                      "BatchNorm1d", "LeakyReLU", "Linear"]  # fmt: skip
     assert vae.encoder[2].negative_slope == 0.2
+    gamma = models.build(dataclasses.replace(models.spec("vae", small(model={"arch": "infogan"}, latent_dim=64)),
+                                             likelihood="gaussian"))  # fmt: skip
+    assert sum(t.numel() for t in gamma.parameters()) == 13_331_586  # theirs, log-gamma included
+    assert gamma.log_gamma.item() == 0.0  # their loggamma_x starts at 0: gamma = 1
+
+
+def test_gaussian_nll_is_the_normal_density_with_the_learned_gamma():
+    """Cross-checked against torch.distributions (an independent implementation); a planted gamma^2 for gamma, or
+    the logits used as the mean, would differ."""
+    g = torch.Generator().manual_seed(0)
+    logits, x = torch.randn(4, 784, generator=g), torch.rand(4, 784, generator=g)
+    for lg in (-2.0, 0.0, 0.7):
+        log_gamma = torch.tensor(lg)
+        want = -torch.distributions.Normal(torch.sigmoid(logits), log_gamma.exp()).log_prob(x).sum(1)
+        torch.testing.assert_close(losses.gaussian_nll(logits, x, log_gamma), want, rtol=1e-5, atol=1e-3)
+    out = {"logits": logits, "log_gamma": torch.tensor(-1.0), "mu": torch.zeros(4, 2), "logvar": torch.zeros(4, 2)}
+    terms = losses.loss_fn("vae")(out, x)
+    torch.testing.assert_close(terms["recon"], losses.gaussian_nll(logits, x, out["log_gamma"]).mean())
+    assert float(terms["gamma"]) == pytest.approx(np.exp(-1.0))
+
+
+def test_a_learned_gamma_vae_trains_its_gamma_down_and_round_trips(tmp_path, splits):
+    p = small(train={"epochs": 3, "lr": 0.003})
+    s = dataclasses.replace(models.spec("vae", p), likelihood="gaussian")
+    r = train.train(s, p, splits["train"].x[:300], splits["val"].x[:100], CPU)
+    gammas = [row["train_gamma"] for row in r.curves]
+    assert gammas[-1] < gammas[0] < 1.0  # from gamma = 1, down as the fit improves
+    path = tmp_path / "g.pt"
+    fileio.save_torch(path, train.checkpoint(r, s, p, 0, CPU))
+    back, _ = train.load_model(path, expect=s, replicate=0)
+    assert back.log_gamma.item() == r.model.log_gamma.item() and "learned gamma" in s.label
+
+
+def test_a_gaussian_decoder_needs_fixed_epochs_and_a_vae(splits):
+    p = small(train={"patience": 5})
+    s = dataclasses.replace(models.spec("vae", p), likelihood="gaussian")
+    with pytest.raises(StudyError, match="train_vae: a gaussian decoder's loss has no floor .* set train.patience to 0"):
+        train.train(s, p, splits["train"].x[:300], splits["val"].x[:100], CPU)
+    with pytest.raises(ValueError, match="the AE's decoder is Bernoulli only"):
+        models.build(dataclasses.replace(models.spec("ae", small()), likelihood="gaussian"))
+
+
+def test_an_epoch_hook_adds_its_measures_and_leaves_training_unchanged(splits):
+    p, s = small(), models.spec("vae", small())
+    xt, xv = splits["train"].x[:300], splits["val"].x[:100]
+    seen = []
+
+    def hook(model, epoch):
+        seen.append((epoch, model.training))
+        return {"probe": float(torch.randn((), generator=torch.Generator().manual_seed(epoch)))}
+
+    plain, hooked = train.train(s, p, xt, xv, CPU), train.train(s, p, xt, xv, CPU, on_epoch=hook)
+    assert seen == [(1, False), (2, False)]
+    assert [{k: v for k, v in row.items() if k != "probe"} for row in hooked.curves] == plain.curves
+    assert all("probe" in row for row in hooked.curves)
+    assert fileio.torch_bytes(hooked.model.state_dict()) == fileio.torch_bytes(plain.model.state_dict())
 
 
 def test_each_architecture_reads_only_its_own_knobs():

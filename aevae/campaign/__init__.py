@@ -2,5 +2,7 @@
 
 ``config`` reads and checks ``campaign/params.yaml``; ``run`` trains and evaluates one variant through
 the study's loop and ``evaluate``, and scores the record attempt; ``report`` writes the results table,
-figures and ``campaign/REPORT.md``; ``conditional`` is the class-conditioned VAE; ``paths`` its files.
+figures and ``campaign/REPORT.md``; ``two_stage`` and ``vaegan`` are Dai & Wipf's second stage and Larsen et al.'s
+VAE-GAN; ``protocol`` Dai & Wipf's FID inputs; ``paths`` its files. Its models are the study's (``aevae.models``,
+the conditional VAE included).
 """

@@ -61,7 +61,9 @@ class Variant:
     latent: int = field(default=32, metadata=_rng(1, 784))
     layers: tuple[int, ...] = field(default=(), metadata=_rng(1, 8192))  # empty: the study's model.<arch>
     beta: float = field(default=1.0, metadata=_rng(0, 1000))
+    likelihood: Literal["bernoulli", "gaussian"] = "bernoulli"  # the decoder's; gaussian: Dai & Wipf's learned gamma
     samplers: tuple[Literal["two_stage"], ...] = ()  # ex-post samplers beyond SAMPLERS
+    fid_every: int = field(default=0, metadata=_rng(0, 10_000))  # epochs between prior-sample FIDs in its curve; 0: none
     train: TrainOverride = TrainOverride()
     gan: VaeGan | None = None  # the VAE-GAN's adversarial training (model vaegan only)
     name: str = ""  # its key under `variants` (set by load_config, not read from the file)
@@ -238,6 +240,9 @@ def load_config(path: Path | None = None) -> Config:
             raise CampaignError(f"{where}.gan: " + (need if var.model == "vaegan" else f"a {var.model} has none"))
         if var.model == "vaegan" and (var.beta != 1 or var.train != TrainOverride()):
             raise CampaignError(f"{where}: a vaegan trains by its gan knobs with beta 1; drop its beta and train keys")
+        if var.likelihood != "bernoulli" and var.model != "vae":
+            raise CampaignError(f"{where}.likelihood: a {var.likelihood} decoder is a VAE's only (model: vae); "
+                                f"a {var.model} is bernoulli")  # fmt: skip
         if var.gan is not None and len(var.gan.channels) != 2:
             raise CampaignError(f"{where}.gan.channels: {list(var.gan.channels)} must name 2 convolutions' channels")
         variants[name] = dataclasses.replace(var, name=name)
@@ -306,7 +311,7 @@ def has_measure(v: Variant, key: str) -> bool:
     """Whether a run of variant ``v`` records measure ``key``: a VAE's bounds only for VAE kinds, a sampler's
     measures only for the samplers the kind has (``SAMPLERS``) or the variant adds."""
     m = measures()[key]
-    if m.vae_only and v.kind == "ae":
+    if m.vae_only and (v.kind == "ae" or v.likelihood != "bernoulli"):  # the bounds are the Bernoulli VAE's
         return False
     own = (*SAMPLERS.get(v.kind, {"normal": ""}), *v.samplers)
     sampler = next((s for s in (*SAMPLERS["ae"], *EXTRA_SAMPLERS) if key.endswith(f"_{s}")), None)
@@ -364,6 +369,13 @@ def check_with_study(cfg: Config, p: Params) -> None:
                 f"fid_n.{family}: {n} is more than the {p.n_test} test images params.yaml's data.subset leaves; "
                 f"allowed: <= {p.n_test} (lower it in campaign/params.yaml or raise data.subset)"
             )
+    for name, v in cfg.variants.items():
+        patience = p.train.patience if v.train.patience is None else v.train.patience
+        if v.likelihood != "bernoulli" and patience:
+            raise CampaignError(
+                f"variants.{name}.train.patience: {patience} (the study's train.patience unless set); a "
+                f"{v.likelihood} decoder's loss has no floor for the stopping rule: set it to 0 (fixed epochs)"
+            )
     n_train = p.n_train_total - p.data.val_size
     if cfg.two_stage.batch_size > n_train:
         raise CampaignError(
@@ -401,7 +413,8 @@ def variant_params(p: Params, v: Variant, cfg: Config) -> Params:
 
 def spec(v: Variant, p: Params) -> Spec:
     """The shape of variant ``v``'s model (a VAE-GAN's is its VAE's; the discriminator is saved beside it)."""
-    return Spec(v.name, v.kind, v.arch, v.latent, v.layers or dataclasses.replace(p.model, arch=v.arch).layers)
+    return Spec(v.name, v.kind, v.arch, v.latent, v.layers or dataclasses.replace(p.model, arch=v.arch).layers,
+                v.likelihood)
 
 
 def run_name(name: str, seed: int) -> str:

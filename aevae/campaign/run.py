@@ -10,9 +10,9 @@ import time
 import numpy as np
 import torch
 
-from aevae import evaluate, fid, metrics, samplers, train
+from aevae import evaluate, fid, metrics, models, samplers, train
 from aevae import judge as judge_module
-from aevae.campaign import conditional, config, protocol, two_stage, vaegan
+from aevae.campaign import config, protocol, two_stage, vaegan
 from aevae.campaign.config import Config, Variant, spec, variant_params
 from aevae.data import Split
 from aevae.params import Params
@@ -50,6 +50,25 @@ def _extra_samplers(v: Variant, cfg: Config, pv: Params, model, tr: Split, z_tra
     return out, arrays
 
 
+def fid_hook(v: Variant, p: Params, features, ref: np.ndarray, device):
+    """``train.train``'s ``on_epoch`` for a variant with ``fid_every``: every ``fid_every`` epochs (and not
+    between, NaN) the FID of ``fid_n`` prior samples, the same codes each time (their own stream), against as
+    many test images: FID against epochs, in its curve. None when the variant asks for none."""
+    if not v.fid_every:
+        return None
+    n = p.evaluate.fid_samples_seed
+    reference = fid.Reference(ref[:n])
+    z = torch.randn((n, v.latent), generator=stream(p.seed, "fid against epochs")).numpy()
+
+    def hook(model, epoch: int) -> dict[str, float]:
+        if epoch % v.fid_every:
+            return {"fid_prior": float("nan")}
+        images = evaluate.decode(model, z, device)
+        return {"fid_prior": reference.fid(features(images, f"{v.name} epoch {epoch}"))}
+
+    return hook
+
+
 def run_variant(v: Variant, cfg: Config, p: Params, splits: dict[str, Split], device, features, ref, judge,
                 replicate: int = 0):  # fmt: skip
     """Train and evaluate variant ``v`` at seed ``p.seed + replicate``; returns (metrics, figure arrays,
@@ -66,10 +85,10 @@ def run_variant(v: Variant, cfg: Config, p: Params, splits: dict[str, Split], de
     if v.model == "vaegan":
         result, disc = vaegan.train_vaegan(s, pv, v.gan, tr.x, va.x, device, replicate)
     elif v.model == "cvae":
-        xy_tr, xy_va = conditional.with_labels(tr.x, tr.y), conditional.with_labels(va.x, va.y)
+        xy_tr, xy_va = models.with_labels(tr.x, tr.y), models.with_labels(va.x, va.y)
         result = train.train(s, pv, xy_tr, xy_va, device, replicate)
     else:
-        result = train.train(s, pv, tr.x, va.x, device, replicate)
+        result = train.train(s, pv, tr.x, va.x, device, replicate, on_epoch=fid_hook(v, pv, features, ref, device))
     t1 = time.perf_counter()
     if v.model == "cvae":
         out, arrays = evaluate_cvae(result.model, pv, tr, te, device, features, ref, judge)
@@ -100,18 +119,18 @@ def evaluate_cvae(model, p: Params, tr: Split, te: Split, device, features, ref,
     ``judge``: the share judged the class asked, per class, and the judge's ceiling (its accuracy on the
     model's own reconstructions of the test images, given their true class)."""
     n = p.evaluate.fid_samples_seed
-    xy_test, xy_train = conditional.with_labels(te.x, te.y), conditional.with_labels(tr.x, tr.y)
+    xy_test, xy_train = models.with_labels(te.x, te.y), models.with_labels(tr.x, tr.y)
     z_test = evaluate.map_batches(model.embed, xy_test, device)
     z_train = evaluate.map_batches(model.embed, xy_train, device)
 
     def decode(z: np.ndarray, y: np.ndarray) -> np.ndarray:
-        zy = np.concatenate([z, np.eye(conditional.CLASSES, dtype=np.float32)[y]], axis=1)
+        zy = np.concatenate([z, np.eye(models.CLASSES, dtype=np.float32)[y]], axis=1)
         dec = lambda b: torch.sigmoid(model.decode(b[:, : model.latent], b[:, model.latent :]))  # noqa: E731
         return evaluate.map_batches(dec, zy, device)
 
     x, y = np.asarray(te.x), np.asarray(te.y)
     recon = decode(z_test, y)
-    classes = np.arange(n) % conditional.CLASSES
+    classes = np.arange(n) % models.CLASSES
     samples = decode(torch.randn((n, model.latent), generator=stream(p.seed, "samples normal")).numpy(), classes)
     judged = judge_module.predict(judge, samples)
     out = {
@@ -119,7 +138,7 @@ def evaluate_cvae(model, p: Params, tr: Split, te: Split, device, features, ref,
         **evaluate.latent_scores(z_train, np.asarray(tr.y), z_test, y),
         "sharpness_samples": metrics.sharpness(x[:n], samples),
         "sample_class_acc": float((judged == classes).mean()),
-        "sample_class_acc_by_class": [float((judged[classes == c] == c).mean()) for c in range(conditional.CLASSES)],
+        "sample_class_acc_by_class": [float((judged[classes == c] == c).mean()) for c in range(models.CLASSES)],
         "recon_class_acc": float((judge_module.predict(judge, recon) == y).mean()),
     }  # fmt: skip
     r = _scores(ref, features(recon[:n], "cvae reconstructions"), p, "recon")
@@ -134,7 +153,7 @@ def evaluate_cvae(model, p: Params, tr: Split, te: Split, device, features, ref,
         "recon_class_acc": "the judge's accuracy on the model's reconstructions of the test images (its ceiling)",
         "device": str(device),
     }
-    per_class = np.arange(CVAE_GRID) // (CVAE_GRID // conditional.CLASSES)
+    per_class = np.arange(CVAE_GRID) // (CVAE_GRID // models.CLASSES)
     grid = decode(torch.randn((CVAE_GRID, model.latent), generator=stream(p.seed, "figure")).numpy(), per_class)
     return out, {"samples_normal": grid}
 
