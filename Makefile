@@ -51,10 +51,14 @@ elif command -v apt-get >/dev/null && [ -n "$(APT)" ]; then \
 else echo "note: $(2) is not installed and cannot be here (no apt-get, or neither root nor sudo): $(3)"; fi
 endef
 
+# each pipeline's params check runs before DVC: a missing, empty or broken params file gets the study's one line,
+# not DVC's (which stops before any stage runs)
 repro: install ## set up, then run the whole study (dvc repro dvc.yaml: the study, not the campaign)
+	$(PY) -m stages.check_params --only-check
 	PATH=$(abspath $(VENV))/bin:$$PATH $(DVC) repro dvc.yaml
 
 campaign: install ## the future-work campaign (campaign/dvc.yaml): every variant, the record attempt, results; resumes
+	$(PY) -m stages.campaign_check --only-check
 	PATH=$(abspath $(VENV))/bin:$$PATH $(DVC) repro campaign/dvc.yaml
 
 test: install browser ## set up, then run the test suite (includes a small end-to-end DVC run, twice)

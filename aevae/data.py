@@ -105,6 +105,48 @@ def _download(base: str, name: str) -> bytes:
         return r.read()
 
 
+class _Skip(Exception):
+    """A source without a usable copy: what was seen there, and the fix for it (ranked, lowest first)."""
+
+    def __init__(self, seen: str, rank: int, fix: str):
+        super().__init__(seen)
+        self.seen, self.fix = seen, (rank, fix)
+
+
+def _from_mirror(source: str, name: str) -> tuple[bytes, tuple[int, str]]:
+    """The file's bytes from mirror ``source``, and the fix should they be damaged."""
+    try:
+        blob = _download(source, name)
+    except (OSError, ValueError, http.client.HTTPException) as e:  # URLError, timeouts, dropped connections
+        raise _Skip(f"{source}: unreachable ({e})", _OFFLINE,
+                    f"connect to the internet (no mirror could be reached), or {INSTALL}") from None  # fmt: skip
+    damaged = f"{source} served a damaged copy: try again later or list another mirror under data.mirrors, or {INSTALL}"
+    return blob, (_DAMAGED_DOWNLOAD, damaged)
+
+
+def _from_folder(source: str, name: str) -> tuple[bytes, tuple[int, str]]:
+    """The file's bytes (``name.gz`` or ``name``) from local folder ``source``, and the fix should they be damaged."""
+    folder = Path(source)
+    if not folder.is_dir():
+        raise _Skip(f"{source}: no such folder", _NO_FOLDER,
+                    f"{source} does not exist: {INSTALL}, or correct the path in data.local_dirs")  # fmt: skip
+    file = next((f for f in (folder / f"{name}.gz", folder / name) if f.is_file()), None)
+    if file is None:
+        raise _Skip(f"{source}: neither {name}.gz nor {name} in it", _NO_FILE,
+                    f"{source} has no {name}: put the four IDX files (.gz or plain) there")  # fmt: skip
+    try:
+        blob = file.read_bytes()
+    except OSError as e:
+        raise _Skip(f"{source}: cannot read {file.name} ({e.strerror or e})", _UNREADABLE_FILE,
+                    f"make {file} readable ({e.strerror or e})") from None  # fmt: skip
+    damaged = (
+        f"replace {file}, which is damaged or not the real file: reinstall it (Debian/Ubuntu: "
+        "`apt-get install --reinstall dataset-fashion-mnist`), or put good copies of the four IDX files "
+        "(.gz or plain) in a folder listed under data.local_dirs in params.yaml"
+    )
+    return blob, (_DAMAGED_FILE, damaged)
+
+
 def fetch_verified(name: str, sources: list[str]) -> bytes:
     """Decompressed, verified bytes of one file from the first source that has a good copy.
 
@@ -115,46 +157,14 @@ def fetch_verified(name: str, sources: list[str]) -> bytes:
     tried: list[str] = []
     fixes: list[tuple[int, str]] = []
     for source in sources:
-        if "://" in source:
-            try:
-                blob = _download(source, name)
-            except (OSError, ValueError, http.client.HTTPException) as e:  # URLError, timeouts, dropped connections
-                tried.append(f"{source}: unreachable ({e})")
-                fixes.append((_OFFLINE, f"connect to the internet (no mirror could be reached), or {INSTALL}"))
-                continue
-            if_damaged = (
-                _DAMAGED_DOWNLOAD,
-                f"{source} served a damaged copy: try again later or list another mirror under data.mirrors, "
-                f"or {INSTALL}",
-            )
-        else:
-            folder = Path(source)
-            if not folder.is_dir():
-                tried.append(f"{source}: no such folder")
-                fixes.append(
-                    (_NO_FOLDER, f"{source} does not exist: {INSTALL}, or correct the path in data.local_dirs")
-                )
-                continue
-            file = next((f for f in (folder / f"{name}.gz", folder / name) if f.is_file()), None)
-            if file is None:
-                tried.append(f"{source}: neither {name}.gz nor {name} in it")
-                fixes.append((_NO_FILE, f"{source} has no {name}: put the four IDX files (.gz or plain) there"))
-                continue
-            try:
-                blob = file.read_bytes()
-            except OSError as e:
-                tried.append(f"{source}: cannot read {file.name} ({e.strerror or e})")
-                fixes.append((_UNREADABLE_FILE, f"make {file} readable ({e.strerror or e})"))
-                continue
-            if_damaged = (
-                _DAMAGED_FILE,
-                f"replace {file}, which is damaged or not the real file: reinstall it (Debian/Ubuntu: "
-                "`apt-get install --reinstall dataset-fashion-mnist`), or put good copies of the four IDX files "
-                "(.gz or plain) in a folder listed under data.local_dirs in params.yaml",
-            )
         try:
+            blob, if_damaged = (_from_mirror if "://" in source else _from_folder)(source, name)
             data = _decompress(blob, name)
             verify(name, data)
+        except _Skip as skip:
+            tried.append(skip.seen)
+            fixes.append(skip.fix)
+            continue
         except DataError as e:
             tried.append(f"{source}: {e}")
             fixes.append(if_damaged)

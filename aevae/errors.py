@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import errno
 import logging
+import signal
 import sys
 from collections.abc import Callable
 
@@ -18,10 +19,20 @@ OS_FIXES = {
     errno.EFBIG: "the file system cannot hold a file this large: use another disk",
 }
 INTERRUPTED = "interrupted; every output is written atomically, so nothing partial was left: re-run the stage"
+TERMINATED = "terminated (SIGTERM: a kill, a CI time limit or a shutdown); " + INTERRUPTED.split("; ", 1)[1]
 
 
 class StudyError(Exception):
     """A problem the user can fix; the message says what is wrong and how to fix it."""
+
+
+class Terminated(BaseException):
+    """SIGTERM, raised where the stage is (as Ctrl-C raises KeyboardInterrupt), so every ``finally`` runs:
+    temp files are removed and no output is half-replaced."""
+
+
+def _terminate(signum, frame) -> None:
+    raise Terminated
 
 
 def describe_os_error(e: OSError, what: str | None = None) -> str:
@@ -40,16 +51,19 @@ def describe_os_error(e: OSError, what: str | None = None) -> str:
 def cli(main: Callable[[], None]) -> None:
     """Run a stage's ``main``; a user-fixable failure prints one line to stderr instead of a traceback.
 
-    ``StudyError`` and an ``OSError`` listed in ``OS_FIXES`` exit with status 2, Ctrl-C with 130
-    (128 + SIGINT, what a shell reports). Anything else is a bug and keeps its traceback.
+    ``StudyError`` and an ``OSError`` listed in ``OS_FIXES`` exit with status 2, Ctrl-C with 130 and SIGTERM
+    with 143 (128 + the signal, what a shell reports). Anything else is a bug and keeps its traceback.
     """
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
+    signal.signal(signal.SIGTERM, _terminate)
     try:
         main()
     except StudyError as e:
         _fail(str(e), 2)
     except KeyboardInterrupt:
         _fail(INTERRUPTED, 130)
+    except Terminated:
+        _fail(TERMINATED, 128 + signal.SIGTERM)
     except OSError as e:
         if e.errno not in OS_FIXES:
             raise

@@ -26,14 +26,13 @@ from aevae.data import Split
 from aevae.errors import StudyError
 from aevae.models import Spec
 from aevae.params import Params
-from aevae.runtime import stream
+from aevae.runtime import int_seed, stream
 
 log = logging.getLogger(__name__)
 BATCH = 2000
 GRID = 15  # manifold: GRID x GRID decoded images
 QUANTILES = np.linspace(0.05, 0.95, GRID)
 INTERP_STEPS = 11  # points on each decoded line, ends included (t = 0, 0.1, ..., 1)
-INTERP_PAIRS = 500  # random test pairs per kind (within a group of similar classes, across groups)
 # drawn interpolations: the first test image of each class in these class pairs (within a group, then across)
 FIGURE_PAIRS = ((0, 6), (2, 4), (5, 7), (7, 9), (0, 9), (1, 3), (2, 8), (5, 8))
 FIGURE_SAMPLES = 64  # samples kept per sampler for the figures
@@ -119,7 +118,9 @@ def _continuity(model, z_test: np.ndarray, y: np.ndarray, net: judge.Judge, p: P
     """The judge's reading of decoded straight lines between test pairs within a group and across groups."""
     out = {}
     for kind in ("within", "across"):
-        pairs = continuity.pairs(y, INTERP_PAIRS, kind == "within", stream(p.seed, f"interpolation pairs {kind}"))
+        pairs = continuity.pairs(
+            y, p.evaluate.interp_pairs, kind == "within", stream(p.seed, f"interpolation pairs {kind}")
+        )
         scores = continuity.path_scores(net, lines(model, z_test[pairs], device), y[pairs[:, 0]], y[pairs[:, 1]])
         out.update({f"path_{k}_{kind}": v for k, v in scores.items()})
         out[f"interp_pairs_{kind}"] = len(pairs)
@@ -130,7 +131,7 @@ def inception_scores(ref: np.ndarray, feats: np.ndarray, p: Params, what: str) -
     """FID, KID (with its sd over subsets) and precision/recall of ``feats`` against as many reference
     features (the first test images)."""
     ref = ref[: len(feats)]
-    k = fid.kid(ref, feats, seed=samplers.int_seed(p.seed, f"kid subsets {what}"))
+    k = fid.kid(ref, feats, seed=int_seed(p.seed, f"kid subsets {what}"))
     pr = fid.precision_recall(ref, feats)
     return {"fid": fid.Reference(ref).fid(feats), "kid": k["kid"], "kid_sd": k["kid_sd"], **pr}
 
@@ -176,23 +177,66 @@ def run(
         samples[name] = decode(model, samplers.sample_latents(name, z_train, n, p), device)
 
     basis, how = two_d(z_test)
+    arrays = _figure_arrays(spec, model, recon, samples, n_seed, z_test, z_train, y, basis, device)
+    if features is not None:
+        scores, feature_arrays = _inception_measures(spec, features, ref_features, recon, samples, p, primary)
+        out.update(scores)
+        arrays.update(feature_arrays)
+    if spec.kind == "vae" and spec.likelihood == "bernoulli":  # a Gaussian decoder's density is not a bound in nats
+        log.info("%s: importance-weighted NLL with K=%d", spec.name, p.evaluate.iw_samples)
+        out.update(metrics.vae_bounds(model, x, p.evaluate.iw_samples, stream(p.seed, "importance samples")))
+        out["iw_samples"] = p.evaluate.iw_samples
+    out["protocol"] = _protocol(spec, y, how, device)
+    return Evaluation(out, arrays)
+
+
+def _figure_arrays(spec, model, recon, samples, n_seed, z_test, z_train, y, basis, device) -> dict[str, np.ndarray]:
+    """What the figures and later checks read: reconstructions, the main sampler's per-seed samples, a few of
+    each sampler's, the codes and their 2-d view, decoded lines between class pairs, the decoded 2-d manifold."""
+    main = next(iter(samples))
     shown = [(int(np.flatnonzero(y == a)[0]), int(np.flatnonzero(y == b)[0])) for a, b in figure_pairs(y)]
-    arrays = {
+    grid = manifold_latents(basis, None if spec.kind == "vae" else z_train)
+    return {
         "recon": recon,
-        "samples": samples[names[0]][:n_seed],
+        "samples": samples[main][:n_seed],
         **{f"samples_{name}": s[:FIGURE_SAMPLES] for name, s in samples.items()},
         "latents": z_test,
         "train_latents": z_train,
         "latent_2d": (z_test @ basis.T).astype(np.float32),
         "interpolations": lines(model, z_test[np.array(shown, dtype=int).reshape(-1, 2)], device),
-        "manifold": decode(model, manifold_latents(basis, None if spec.kind == "vae" else z_train), device).reshape(
-            GRID, GRID, -1
-        ),
+        "manifold": decode(model, grid, device).reshape(GRID, GRID, -1),
     }
-    protocol = {
+
+
+def _inception_measures(spec, features: FeatureFn, ref: np.ndarray, recon, samples: dict, p: Params, primary: bool):
+    """FID, KID, precision and recall of the reconstructions and of every sampler at ``fid_samples_seed``; for the
+    primary run, the main sampler (first) also at all its samples (``evaluate.fid_samples``). Returns (scores,
+    the feature arrays kept to re-check them)."""
+    n_seed = p.evaluate.fid_samples_seed
+    recon_feats = features(recon[:n_seed], f"{spec.name} reconstructions")
+    scores = inception_scores(ref, recon_feats, p, "recon")
+    out = {"fid_recon": scores["fid"], "kid_recon": scores["kid"], "fid_n": n_seed, "kid_subsets": fid.KID_SUBSETS}
+    arrays = {"recon_features": recon_feats}
+    for i, (name, images) in enumerate(samples.items()):
+        feats = features(images, f"{spec.name} samples ({name})")
+        scores = inception_scores(ref, feats[:n_seed], p, name)
+        out.update({f"{k}_{name}": scores[k] for k in ("fid", "kid", "precision", "recall")})
+        if i == 0:
+            arrays["samples_features"] = feats
+        if primary and i == 0:
+            scores = inception_scores(ref, feats, p, f"{name} primary")
+            out.update({"fid_samples": scores["fid"], "kid_samples": scores["kid"], "kid_samples_sd": scores["kid_sd"],
+                        "precision": scores["precision"], "recall": scores["recall"],
+                        "fid_n_primary": len(feats)})  # fmt: skip
+    return out, arrays
+
+
+def _protocol(spec: Spec, y: np.ndarray, how: str, device: torch.device) -> dict:
+    """How each measure of a run was taken, in words: stored with its metrics."""
+    return {
         **fid.PROTOCOL,
         "samplers": samplers.SAMPLERS[spec.kind],
-        "main_sampler": names[0],
+        "main_sampler": next(iter(samplers.SAMPLERS[spec.kind])),
         "latent_classifier": f"kNN (k={metrics.KNN_K}) on raw codes; linear probe: logistic regression",
         "knn_group": f"share of the kNN's errors whose class is in the true class's group ({continuity.GROUPS})",
         "active_units": f"units with Var_x(E[z|x]) > {metrics.ACTIVE_VAR} over the test set",
@@ -204,7 +248,9 @@ def run(
         "judge's penultimate features",
         "psnr": "mean over test images of per-image PSNR (data range 1)",
         "recon_likelihood": "Bernoulli (BCE on logits) on grey levels, nats per image: a cross-entropy, "
-        "not a likelihood of binarized images",
+        "not a likelihood of binarized images"
+        if spec.likelihood == "bernoulli"
+        else "Gaussian N(sigmoid(logits), gamma^2 I), gamma learned (Dai & Wipf): no bound in nats is reported",
         "latent_2d": how,
         "manifold": f"{GRID}x{GRID} grid over the 5%..95% quantiles of "
         + ("the prior" if spec.kind == "vae" else "the training codes")
@@ -212,29 +258,3 @@ def run(
         "interpolation_classes": [list(pair) for pair in figure_pairs(y)],
         "device": device.type,
     }
-
-    if features is not None:
-        recon_feats = features(recon[:n_seed], f"{spec.name} reconstructions")
-        scores = inception_scores(ref_features, recon_feats, p, "recon")
-        out["fid_recon"], out["kid_recon"] = scores["fid"], scores["kid"]
-        for i, name in enumerate(names):
-            feats = features(samples[name], f"{spec.name} samples ({name})")
-            scores = inception_scores(ref_features, feats[:n_seed], p, name)
-            out.update({f"{k}_{name}": scores[k] for k in ("fid", "kid", "precision", "recall")})
-            if primary and i == 0:
-                scores = inception_scores(ref_features, feats, p, f"{name} primary")
-                out.update({"fid_samples": scores["fid"], "kid_samples": scores["kid"],
-                            "kid_samples_sd": scores["kid_sd"], "precision": scores["precision"],
-                            "recall": scores["recall"], "fid_n_primary": len(feats)})  # fmt: skip
-            if i == 0:
-                arrays["samples_features"] = feats
-        out["fid_n"] = n_seed
-        out["kid_subsets"] = fid.KID_SUBSETS
-        arrays["recon_features"] = recon_feats  # read to re-check FID, P/R
-
-    if spec.kind == "vae" and spec.likelihood == "bernoulli":  # a Gaussian decoder's density is not a bound in nats
-        log.info("%s: importance-weighted NLL with K=%d", spec.name, p.evaluate.iw_samples)
-        out.update(metrics.vae_bounds(model, x, p.evaluate.iw_samples, stream(p.seed, "importance samples")))
-        out["iw_samples"] = p.evaluate.iw_samples
-    out["protocol"] = protocol
-    return Evaluation(out, arrays)

@@ -1,9 +1,11 @@
 """Atomic writes: a temp file in the destination folder, then ``os.replace``; loads with one clear error.
 
 A crash, an error or Ctrl-C mid-write never leaves a partial file at an output path, and whatever was
-there before stays until the new file is complete. An output path that is a symlink stays a link: the
-file or folder it points to gets the new content. An output that cannot be written (read-only
-folder, full disk) is one ``OutputError`` naming the path and the cause.
+there before stays until the new file is complete. An output file that is a symlink stays a link: the
+file it points to gets the new content. An output folder that is a symlink is refused: the folder is
+replaced whole, which would delete whatever else its target holds. An output that cannot be written
+(read-only or immutable folder, full disk) is one ``OutputError`` naming the path and the cause;
+``check_outputs`` says so before the work that would fill it.
 """
 
 from __future__ import annotations
@@ -92,6 +94,8 @@ def _target(path: Path, folder: bool) -> Path:
     """
     if not path.is_symlink():
         return path
+    if folder:
+        raise OutputError(_linked_folder(path))
     try:
         real = path.resolve(strict=False)
     except (OSError, RuntimeError) as e:  # Python 3.11 raises RuntimeError for a symlink loop
@@ -99,6 +103,64 @@ def _target(path: Path, folder: bool) -> Path:
     if not folder and real.is_file() and not real.stat().st_mode & (stat.S_IWUSR | stat.S_IWGRP | stat.S_IWOTH):
         return path
     return real
+
+
+@contextlib.contextmanager
+def atomic_outputs(files: tuple = (), folders: tuple = ()) -> Iterator[tuple[list[Path], list[Path]]]:
+    """A stage's outputs written as one set: checked first (``check_outputs``), then a temp path beside each
+    file and a temp folder beside each folder, yielded as (file temps, folder temps) in order; when the block
+    ends without error every temp replaces its output, else none does. A full disk or a kill while writing
+    leaves every output as it was, never new arrays beside old metrics."""
+    check_outputs(*files, *folders)
+    with contextlib.ExitStack() as stack:
+        file_tmps = [stack.enter_context(atomic_path(p)) for p in files]
+        folder_tmps = [stack.enter_context(atomic_dir(p)) for p in folders]
+        yield file_tmps, folder_tmps
+
+
+def _linked_folder(path: Path) -> str:
+    return (f"cannot write {path}: it is a symlink to {os.readlink(path)}, and the stage replaces this folder "
+            f"whole, which would delete whatever else the link's target holds; remove the link (or link its parent "
+            f"folder, {path.parent.name}/, instead), then re-run")  # fmt: skip
+
+
+def check_outputs(*outputs: Path) -> None:
+    """Fail before any work, not after it, when an output could not be written: an output folder that is a
+    symlink (``atomic_dir`` refuses it), or an output folder or the folder that holds an output that this user
+    may not change (read-only or immutable, or on a read-only file system: ``os.access`` sees all three, for root
+    too).
+    Folders that do not exist yet are made. A full disk shows only when the write comes."""
+    for out in map(Path, outputs):
+        if out.is_symlink() and out.is_dir():
+            raise OutputError(_linked_folder(out))
+        with _output_errors(out):
+            out.parent.mkdir(parents=True, exist_ok=True)
+        # replacing a file needs its folder's consent only (DVC's hardlink cache leaves outputs read-only)
+        for p in (out.parent, out) if out.is_dir() else (out.parent,):
+            if not os.access(p, os.W_OK):
+                why = "a read-only file system" if _read_only_fs(p) else "its mode, its owner or an immutable flag"
+                raise OutputError(f"cannot write {out}: {p} does not allow changes ({why}); fix it (`ls -ld {p}`, "
+                                  f"`lsattr -d {p}`: `chattr -i` lifts the flag), then re-run")  # fmt: skip
+
+
+def check_pipeline_outputs(outputs) -> None:
+    """``check_outputs`` for a pipeline's output paths and for the per-run files and folders inside those that
+    are folders (``data/eval/<run>``...): what DVC deletes before a stage runs, checked before it does."""
+    outputs = [Path(o) for o in outputs]
+    inside = [c for o in outputs if o.is_dir() and not o.is_symlink() for c in sorted(o.iterdir())]
+    check_outputs(*outputs, *inside)
+
+
+def _read_only_fs(p: Path) -> bool:
+    try:
+        return bool(os.statvfs(p).f_flag & os.ST_RDONLY)
+    except OSError:
+        return False
+
+
+def dump_json(path: Path, obj: Any) -> None:
+    """Write ``obj`` as JSON into ``path`` (not atomically: a temp path from ``atomic_path``), as ``write_json``."""
+    Path(path).write_text(json.dumps(obj, indent=2, sort_keys=True) + "\n")
 
 
 def _swap_in(tmp: Path, target: Path, path: Path) -> None:
@@ -168,7 +230,8 @@ def write_text(path: Path, text: str) -> None:
 
 def write_json(path: Path, obj: Any) -> None:
     """JSON with sorted keys and a trailing newline, so equal content gives equal bytes."""
-    write_text(path, json.dumps(obj, indent=2, sort_keys=True) + "\n")
+    with atomic_path(path) as tmp:
+        dump_json(tmp, obj)
 
 
 def save_npy(path: Path, array: np.ndarray) -> None:

@@ -33,26 +33,28 @@ class ParamsError(StudyError):
     pass
 
 
-def _rng(lo: float | None = None, hi: float | None = None, lo_open: bool = False) -> dict:
+def bounds(lo: float | None = None, hi: float | None = None, lo_open: bool = False) -> dict:
+    """A field's allowed range, as ``field(metadata=bounds(...))``: ``lo`` <= value <= ``hi`` (``lo`` < value with
+    ``lo_open``); ``check_value`` enforces it."""
     return {"lo": lo, "hi": hi, "lo_open": lo_open}
 
 
 @dataclass(frozen=True)
 class DataParams:
-    subset: int | None = field(default=None, metadata=_rng(1, N_TRAIN))
-    val_size: int = field(default=5000, metadata=_rng(1, N_TRAIN - 1))
+    subset: int | None = field(default=None, metadata=bounds(1, N_TRAIN))
+    val_size: int = field(default=5000, metadata=bounds(1, N_TRAIN - 1))
     mirrors: tuple[str, ...] = ()
     local_dirs: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
 class DenseParams:
-    hidden: tuple[int, ...] = field(default=(512, 256), metadata=_rng(1, 8192))
+    hidden: tuple[int, ...] = field(default=(512, 256), metadata=bounds(1, 8192))
 
 
 @dataclass(frozen=True)
 class ConvParams:
-    channels: tuple[int, ...] = field(default=(32, 64), metadata=_rng(1, 1024))
+    channels: tuple[int, ...] = field(default=(32, 64), metadata=bounds(1, 1024))
 
 
 @dataclass(frozen=True)
@@ -60,8 +62,8 @@ class InfoganParams:
     """Dai & Wipf's (2019) "InfoGAN" network: two strided convolutions with batch norm, a wide fully
     connected layer with batch norm, leaky ReLU in the encoder, the mirror in the decoder."""
 
-    channels: tuple[int, ...] = field(default=(64, 128), metadata=_rng(1, 1024))
-    hidden: int = field(default=1024, metadata=_rng(1, 8192))
+    channels: tuple[int, ...] = field(default=(64, 128), metadata=bounds(1, 1024))
+    hidden: int = field(default=1024, metadata=bounds(1, 8192))
 
 
 @dataclass(frozen=True)
@@ -85,39 +87,40 @@ class ModelParams:
 
 @dataclass(frozen=True)
 class TrainParams:
-    epochs: int = field(default=20, metadata=_rng(1, 10_000))  # the most epochs a run trains
+    epochs: int = field(default=20, metadata=bounds(1, 10_000))  # the most epochs a run trains
     # stop once the last `patience` epochs lowered the best validation loss by less than `min_improvement` of
     # what remains reducible above the images' entropy floor (aevae.losses.plateau); patience 0: every epoch
-    patience: int = field(default=0, metadata=_rng(0, 10_000))
-    min_improvement: float = field(default=0.02, metadata=_rng(0, 1))
-    batch_size: int = field(default=128, metadata=_rng(1, N_TRAIN))
-    lr: float = field(default=1e-3, metadata=_rng(0, 10, lo_open=True))
+    patience: int = field(default=0, metadata=bounds(0, 10_000))
+    min_improvement: float = field(default=0.02, metadata=bounds(0, 1))
+    batch_size: int = field(default=128, metadata=bounds(1, N_TRAIN))
+    lr: float = field(default=1e-3, metadata=bounds(0, 10, lo_open=True))
 
 
 @dataclass(frozen=True)
 class VAEParams:
-    beta: float = field(default=1.0, metadata=_rng(0, 1000))
+    beta: float = field(default=1.0, metadata=bounds(0, 1000))
 
 
 @dataclass(frozen=True)
 class EvaluateParams:
-    fid_samples: int = field(default=5000, metadata=_rng(MIN_FID, N_TEST))  # primary run, its main sampler
-    fid_samples_seed: int = field(default=1000, metadata=_rng(MIN_FID, N_TEST))  # every run, every sampler
-    gmm_components: int = field(default=10, metadata=_rng(1, 1000))  # the mixture sampler's components
-    iw_samples: int = field(default=1000, metadata=_rng(1, 100_000))
+    fid_samples: int = field(default=5000, metadata=bounds(MIN_FID, N_TEST))  # primary run, its main sampler
+    fid_samples_seed: int = field(default=1000, metadata=bounds(MIN_FID, N_TEST))  # every run, every sampler
+    gmm_components: int = field(default=10, metadata=bounds(1, 1000))  # the mixture sampler's components
+    iw_samples: int = field(default=1000, metadata=bounds(1, 100_000))
+    interp_pairs: int = field(default=500, metadata=bounds(1, N_TEST))  # test pairs per kind for continuity
 
 
 @dataclass(frozen=True)
 class JudgeParams:
-    epochs: int = field(default=10, metadata=_rng(1, 1000))  # the class judge's training epochs
+    epochs: int = field(default=10, metadata=bounds(1, 1000))  # the class judge's training epochs
 
 
 @dataclass(frozen=True)
 class Params:
-    seed: int = field(default=0, metadata=_rng(0, 2**31))
-    replicates: tuple[int, ...] = field(default=(0, 1, 2), metadata=_rng(0, 1000))
-    latent_dim: int = field(default=32, metadata=_rng(1, 784))
-    latent_dim_2d: int = field(default=2, metadata=_rng(1, 784))
+    seed: int = field(default=0, metadata=bounds(0, 2**31))
+    replicates: tuple[int, ...] = field(default=(0, 1, 2), metadata=bounds(0, 1000))
+    latent_dim: int = field(default=32, metadata=bounds(1, 784))
+    latent_dim_2d: int = field(default=2, metadata=bounds(1, 784))
     data: DataParams = DataParams()
     model: ModelParams = ModelParams()
     train: TrainParams = TrainParams()
@@ -174,26 +177,31 @@ def _check_scalar(key: str, value: Any, typ: Any, meta: dict) -> Any:
     return value
 
 
-def _check(key: str, value: Any, typ: Any, meta: dict) -> Any:
+def check_value(key: str, value: Any, typ: Any, meta: dict) -> Any:
+    """``value`` of ``key`` checked against its type ``typ`` (a dataclass is a section, built by
+    ``build_section``) and its ``bounds`` or choices; a fault is one ``ParamsError`` line naming ``key``."""
     if dataclasses.is_dataclass(typ):
-        return _build(typ, value, key + ".")
+        return build_section(typ, value, key + ".")
     origin = typing.get_origin(typ)
     args = typing.get_args(typ)
     if origin in (typing.Union, types.UnionType) and type(None) in args:
         if value is None:
             return None
         (inner,) = [a for a in args if a is not type(None)]
-        return _check(key, value, inner, meta)
+        return check_value(key, value, inner, meta)
     if value is None:
         raise ParamsError(f"{key}: a value is required, got null")
     if origin is tuple:
         if not isinstance(value, list | tuple):
             raise ParamsError(f"{key}: expected a list, got {_describe(value)}")
-        return tuple(_check(f"{key}[{i}]", v, args[0], meta) for i, v in enumerate(value))
+        return tuple(check_value(f"{key}[{i}]", v, args[0], meta) for i, v in enumerate(value))
     return _check_scalar(key, value, typ, meta)
 
 
-def _build(cls: type, raw: Any, prefix: str = "") -> Any:
+def build_section(cls: type, raw: Any, prefix: str = "") -> Any:
+    """The dataclass ``cls`` from the mapping ``raw`` (keys named ``prefix`` + key in errors): unknown keys
+    refused, each value checked (``check_value``), absent ones left at their defaults. The campaign reads its
+    params file with it too."""
     if raw is None:
         raw = {}
     if not isinstance(raw, dict):
@@ -209,7 +217,7 @@ def _build(cls: type, raw: Any, prefix: str = "") -> Any:
     values = {}
     for name, f in fields.items():
         if name in raw:
-            values[name] = _check(prefix + name, raw[name], hints[name], dict(f.metadata))
+            values[name] = check_value(prefix + name, raw[name], hints[name], dict(f.metadata))
     return cls(**values)
 
 
@@ -250,7 +258,7 @@ def _check_cross(p: Params) -> None:
 
 def from_dict(raw: Any) -> Params:
     """Validate a (possibly partial) mapping; missing keys take the defaults (tests build profiles so)."""
-    p = _build(Params, raw)
+    p = build_section(Params, raw)
     _check_cross(p)
     return p
 

@@ -35,6 +35,7 @@ STUDY = ROOT / _P["study"]
 PLOTS = ROOT / _P["plots"]
 CURVES = ROOT / _P["curves"]
 REPORT = ROOT / _P["report"]
+OUTPUTS = tuple(ROOT / v for v in _P.values())  # every path above is some stage's output (or holds outputs)
 FEATURES_FILE = "features.npy"  # inside FID_REFERENCE: [N_test, 2048] float32
 
 

@@ -36,6 +36,12 @@ def stream(seed: int, name: str) -> torch.Generator:
     return torch.Generator().manual_seed(int.from_bytes(digest[:8], "big") & (2**63 - 1))
 
 
+def int_seed(seed: int, name: str) -> int:
+    """A 31-bit integer seed of the named stream (``stream``), for the libraries that want an int (scikit-learn,
+    numpy, ``fid.kid``, the judge's training)."""
+    return int(torch.randint(2**31 - 1, (1,), generator=stream(seed, name)).item())
+
+
 def device() -> torch.device:
     """CUDA when present, else CPU. ``AEVAE_DEVICE`` overrides: ``cpu``, ``cuda`` or ``cuda:N``.
 

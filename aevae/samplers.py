@@ -19,7 +19,7 @@ from threadpoolctl import threadpool_limits
 
 from aevae import metrics
 from aevae.params import Params
-from aevae.runtime import stream
+from aevae.runtime import int_seed, stream
 
 # ``SAMPLERS[kind]``: the code distributions each kind of model is sampled from; the first is its main one
 SAMPLERS = {
@@ -29,12 +29,6 @@ SAMPLERS = {
     "vae": {"normal": "the prior N(0, I)",
             "gmm": "a mixture of full-covariance Gaussians fitted to the training posterior means"},
 }  # fmt: skip
-
-
-def int_seed(seed: int, name: str) -> int:
-    """A 31-bit integer seed of the named stream (``runtime.stream``), for the libraries that want an int
-    (scikit-learn, numpy, ``fid.kid``)."""
-    return int(torch.randint(2**31 - 1, (1,), generator=stream(seed, name)).item())
 
 
 def gmm(z_train: np.ndarray, n: int, components: int, seed: int) -> np.ndarray:

@@ -10,6 +10,7 @@ or at ``train.epochs``.
 from __future__ import annotations
 
 import copy
+import functools
 import logging
 import math
 from collections.abc import Callable
@@ -72,7 +73,12 @@ def _diverged(spec: Spec, p: Params, what: str) -> DivergedError:
 
 
 def train(
-    spec: Spec, p: Params, x_train: np.ndarray, x_val: np.ndarray, device: torch.device, replicate: int = 0,
+    spec: Spec,
+    p: Params,
+    x_train: np.ndarray,
+    x_val: np.ndarray,
+    device: torch.device,
+    replicate: int = 0,
     on_epoch: Callable[[torch.nn.Module, int], dict[str, float]] | None = None,
 ) -> TrainResult:
     """Train model ``spec`` with Adam; return the best-on-validation model (on the CPU) and its curves.
@@ -97,22 +103,8 @@ def train(
     floor = losses.entropy_floor(x_val) if p.train.patience else math.nan
     curves, best, best_state, best_epoch, stopped = [], math.inf, None, 0, "max_epochs"
     for epoch in range(1, p.train.epochs + 1):
-        model.train()
-        sums: dict[str, torch.Tensor] = {}
         bar = progress(_batches(len(xt), p.train.batch_size, g), desc=f"{spec.name} epoch {epoch}/{p.train.epochs}")
-        for step, idx in enumerate(bar, 1):
-            xb = xt[idx.to(device)]
-            terms = loss_fn(model(xb), xb)
-            loss = terms["loss"]
-            if not torch.isfinite(loss):
-                raise _diverged(spec, p, f"the loss became {loss.item()} at epoch {epoch}, step {step}")
-            opt.zero_grad(set_to_none=True)
-            loss.backward()
-            opt.step()
-            for k, v in terms.items():
-                sums[k] = sums.get(k, 0.0) + v.detach() * len(idx)
-            if step % 20 == 0:
-                bar.set_postfix(loss=f"{loss.item():.2f}")
+        sums = _train_epoch(model, opt, loss_fn, xt, bar, epoch, functools.partial(_diverged, spec, p))
         row = {"epoch": epoch, **{f"train_{k}": (v / len(xt)).item() for k, v in sums.items()}}
         val = evaluate_loss(model, loss_fn, xv)
         row.update({f"val_{k}": v for k, v in val.items()})
@@ -138,6 +130,28 @@ def train(
         )
     model.load_state_dict(best_state)
     return TrainResult(model.cpu().eval(), curves, best_epoch, stopped)
+
+
+def _train_epoch(model, opt, loss_fn, xt: torch.Tensor, batches, epoch: int, diverged) -> dict[str, torch.Tensor]:
+    """Epoch ``epoch``: one pass of Adam over ``batches`` (index tensors into ``xt``, shown as a progress bar);
+    returns each loss term summed over the images. A non-finite loss raises ``diverged(what happened)`` before
+    its step is taken."""
+    model.train()
+    sums: dict[str, torch.Tensor] = {}
+    for step, idx in enumerate(batches, 1):
+        xb = xt[idx.to(xt.device)]
+        terms = loss_fn(model(xb), xb)
+        loss = terms["loss"]
+        if not torch.isfinite(loss):
+            raise diverged(f"the loss became {loss.item()} at epoch {epoch}, step {step}")
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        opt.step()
+        for k, v in terms.items():
+            sums[k] = sums.get(k, 0.0) + v.detach() * len(idx)
+        if step % 20 == 0:
+            batches.set_postfix(loss=f"{loss.item():.2f}")
+    return sums
 
 
 def declared(spec: Spec, p: Params, replicate: int) -> dict:
@@ -179,8 +193,14 @@ def load_model(path, expect: Spec | None = None, replicate: int | None = None) -
     fix = fileio.restore_hint(path)
     try:
         s = ckpt["params"]["spec"]
-        spec = Spec(s["name"], s["kind"], s["arch"], int(s["latent"]), tuple(int(v) for v in s["layers"]),
-                    s.get("likelihood", "bernoulli"))
+        spec = Spec(
+            s["name"],
+            s["kind"],
+            s["arch"],
+            int(s["latent"]),
+            tuple(int(v) for v in s["layers"]),
+            s.get("likelihood", "bernoulli"),
+        )
         state = ckpt["state_dict"]
         held = ckpt["params"].get("replicate")
     except (KeyError, TypeError, ValueError, AttributeError):

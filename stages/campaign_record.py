@@ -47,10 +47,10 @@ def main() -> None:
         out["families"][family] = {"variant": name, "sampler": sampler, "fid_validation": score, **scores}
         kept.update({f"{family}-{k}": a for k, a in arrays.items()})
     out["seconds"] = round(time.perf_counter() - t, 1)
-    with fileio.atomic_dir(PATHS["record"]) as tmp:
+    with fileio.atomic_outputs(files=(PATHS["runs"] / "record.json",), folders=(PATHS["record"],)) as ([js], [tmp]):
         for key, arr in kept.items():
             np.save(tmp / f"{key}.npy", arr)
-    fileio.write_json(PATHS["runs"] / "record.json", out)
+        fileio.dump_json(js, out)
     logging.info("record: %s", {f: (r["variant"], r["sampler"], round(r["dai_wipf"]["fid"], 2))
                                 for f, r in out["families"].items()})  # fmt: skip
 

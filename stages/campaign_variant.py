@@ -30,18 +30,20 @@ def main() -> None:
                          f"seeds in campaign/params.yaml), not {seed}")  # fmt: skip
     run_name = config.run_name(name, seed)
     out_eval, out_run = PATHS["eval"] / run_name, PATHS["runs"] / f"{run_name}.json"
+    out_ckpt, out_curves = PATHS["models"] / f"{run_name}.pt", PATHS["curves"] / f"{run_name}.csv"
+    fileio.check_outputs(out_ckpt, out_curves, out_run, out_eval)  # before the work, not after it
     dev = device()
     judge_net = judge.load(paths.JUDGE)
     ref = fid.load_reference(paths.FID_REFERENCE / paths.FEATURES_FILE, cfg.fid_n[v.family])
     splits = {s: data.load_split(s) for s in ("train", "val", "test")}
     features = fid.feature_fn(paths.FID_WEIGHTS, dev)
     metrics, arrays, curves, ckpt = run.run_variant(v, cfg, p, splits, dev, features, ref, judge_net, seed)
-    fileio.save_torch(PATHS["models"] / f"{run_name}.pt", ckpt)
-    fileio.write_text(PATHS["curves"] / f"{run_name}.csv", train.curves_csv(curves))
-    with fileio.atomic_dir(out_eval) as tmp:
+    with fileio.atomic_outputs(files=(out_ckpt, out_curves, out_run), folders=(out_eval,)) as (tmps, [eval_tmp]):
+        tmps[0].write_bytes(fileio.torch_bytes(ckpt))
+        tmps[1].write_text(train.curves_csv(curves))
+        fileio.dump_json(tmps[2], metrics)
         for key, arr in arrays.items():
-            np.save(tmp / f"{key}.npy", arr)
-    fileio.write_json(out_run, metrics)
+            np.save(eval_tmp / f"{key}.npy", arr)
     logging.info("%s: %s", run_name, {k: metrics.get(k) for k in ("mse", "fid_normal", "seconds")})
 
 

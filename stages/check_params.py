@@ -3,16 +3,27 @@
 Reads: params.yaml (all keys). Writes: data/params.ok (constant content, so a valid change of
 params re-runs only the stages that read the changed keys).
 DVC deletes a stage's outputs before running it; every stage depends on this one, so invalid
-params stop `dvc repro` here, with every earlier output intact.
+params, or outputs that cannot be replaced (a read-only, immutable or symlinked folder), stop
+`dvc repro` here, with every earlier output intact.
+
+``--only-check``: the same checks, nothing written: what `make repro` runs before DVC, which refuses a missing,
+empty or broken params.yaml with its own words before any stage can speak.
 """
 
+import sys
+
 from aevae import fileio, params, paths
-from aevae.errors import cli
+from aevae.errors import StudyError, cli
 
 
 def main() -> None:
+    args = sys.argv[1:]
+    if args not in ([], ["--only-check"]):
+        raise StudyError(f"usage: python -m stages.check_params [--only-check]; got {' '.join(args)}")
     params.load()
-    fileio.write_text(paths.PARAMS_OK, "params.yaml is valid\n")
+    fileio.check_pipeline_outputs(paths.OUTPUTS)
+    if not args:
+        fileio.write_text(paths.PARAMS_OK, "params.yaml is valid\n")
 
 
 if __name__ == "__main__":

@@ -6,7 +6,6 @@ Every replicate gets the Inception-based metrics; replicate 0 also its main samp
 
 import logging
 import sys
-import tempfile
 
 import numpy as np
 
@@ -17,18 +16,11 @@ from aevae.runtime import device
 from aevae.train import load_model
 
 
-def _writable(*folders) -> None:
-    """Fail before the computation, not after it, when an output folder cannot be written (a half-replaced
-    output set: new arrays beside old metrics). ``cli`` turns the OSError into one line."""
-    for folder in folders:
-        folder.mkdir(parents=True, exist_ok=True)
-        tempfile.TemporaryFile(dir=folder).close()
-
-
 def main() -> None:
     p = params.load()
     spec, rep = run_from_argv(sys.argv[1:], p, "evaluate")
-    _writable(paths.eval_dir(spec.name, rep).parent, paths.metrics(spec.name, rep).parent)
+    out_run, out_eval = paths.metrics(spec.name, rep), paths.eval_dir(spec.name, rep)
+    fileio.check_outputs(out_run, out_eval)  # before the work, not after it
     model, _ = load_model(paths.checkpoint(spec.name, rep), expect=spec, replicate=rep)
     judge_net = judge.load(paths.JUDGE)
     dev = device()
@@ -39,10 +31,10 @@ def main() -> None:
     splits = data.load_split("train"), data.load_split("test")
     result = evaluate.run(spec, model, p, *splits, dev, features, ref, judge_net, primary=primary)
     result.metrics["run"] = {"model": spec.name, "replicate": rep, "spec": spec.as_dict()}
-    with fileio.atomic_dir(paths.eval_dir(spec.name, rep)) as tmp:
+    with fileio.atomic_outputs(files=(out_run,), folders=(out_eval,)) as ([run_tmp], [eval_tmp]):
         for name, arr in result.arrays.items():
-            np.save(tmp / f"{name}.npy", arr)
-    fileio.write_json(paths.metrics(spec.name, rep), result.metrics)
+            np.save(eval_tmp / f"{name}.npy", arr)
+        fileio.dump_json(run_tmp, result.metrics)
     logging.info("%s-%d: %s", spec.name, rep, {k: v for k, v in result.metrics.items() if k not in ("protocol", "run")})
 
 

@@ -18,7 +18,7 @@ SMALL = {
     "replicates": [0, 1],
     "data": {"subset": 300, "val_size": 60, "mirrors": [], "local_dirs": [str(LOCAL)]},
     "train": {"epochs": 1, "batch_size": 32},
-    "evaluate": {"fid_samples": 64, "fid_samples_seed": 50, "gmm_components": 2, "iw_samples": 8},
+    "evaluate": {"fid_samples": 64, "fid_samples_seed": 50, "gmm_components": 2, "iw_samples": 8, "interp_pairs": 60},
     "judge": {"epochs": 1},
 }
 

@@ -1,12 +1,17 @@
 import errno
+import json
 import os
 import pathlib
+import signal
+import subprocess
+import sys
+from pathlib import Path
 
 import numpy as np
 import pytest
 import torch
 
-from aevae import fileio
+from aevae import errors, fileio, paths
 from aevae.errors import StudyError
 
 RESTORE = "`dvc checkout --force {}` restores the cached version; `dvc repro` rebuilds what is missing or changed"
@@ -44,21 +49,78 @@ def test_torch_bytes_do_not_depend_on_the_file_name(tmp_path):
     assert (tmp_path / "a.pt").read_bytes() == (tmp_path / "other-name.pt").read_bytes()
 
 
-def test_atomic_dir_writes_through_a_symlinked_folder_twice(tmp_path):
-    """The link stays a link; its target gets the new content; nothing stray is left on either side."""
+def test_a_symlinked_output_folder_is_refused_before_anything_is_touched(tmp_path):
+    """The folder is replaced whole: through a link that would delete whatever else the target holds."""
     elsewhere = tmp_path / "disk" / "eval"
     elsewhere.mkdir(parents=True)
-    (elsewhere / "stale.npy").write_text("0")
+    (elsewhere / "theirs.txt").write_text("keep")
     link = tmp_path / "out" / "eval"
     link.parent.mkdir()
     link.symlink_to(elsewhere, target_is_directory=True)
-    for run in ("1", "2"):
-        with fileio.atomic_dir(link) as tmp:
-            (tmp / f"{run}.npy").write_text(run)
-        assert link.is_symlink() and link.resolve() == elsewhere.resolve()
-        assert [p.name for p in elsewhere.iterdir()] == [f"{run}.npy"]
-        assert [p.name for p in link.parent.iterdir()] == ["eval"]
-        assert [p.name for p in elsewhere.parent.iterdir()] == ["eval"]
+    want = rf"cannot write {link}: it is a symlink to {elsewhere}, and the stage replaces this folder whole.*remove"
+    with pytest.raises(fileio.OutputError, match=want):
+        fileio.check_outputs(tmp_path / "out" / "run.json", link)
+    with pytest.raises(fileio.OutputError, match=want), fileio.atomic_dir(link) as tmp:
+        (tmp / "new.npy").write_text("1")
+    assert [p.name for p in elsewhere.iterdir()] == ["theirs.txt"] and link.is_symlink()
+    assert [p.name for p in link.parent.iterdir()] == ["eval"]
+
+
+def test_an_output_set_is_replaced_whole_or_not_at_all(tmp_path, monkeypatch):
+    """A full disk while the second output is written: the first is not replaced either (new arrays beside old
+    metrics was the failure), and no temp is left."""
+    run, folder = tmp_path / "run.json", tmp_path / "eval"
+    with fileio.atomic_outputs(files=(run,), folders=(folder,)) as ([js], [d]):
+        (d / "a.npy").write_text("old")
+        fileio.dump_json(js, {"v": "old"})
+
+    def disk_full(self, *a, **k):
+        raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+
+    with pytest.raises(fileio.OutputError, match="No space left on device; the disk is full"):
+        with fileio.atomic_outputs(files=(run,), folders=(folder,)) as ([js], [d]):
+            (d / "a.npy").write_text("new")
+            monkeypatch.setattr(pathlib.Path, "write_text", disk_full)
+            fileio.dump_json(js, {"v": "new"})
+    monkeypatch.undo()
+    assert (folder / "a.npy").read_text() == "old" and json.loads(run.read_text()) == {"v": "old"}
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["eval", "run.json"]
+
+
+def test_an_output_folder_that_refuses_changes_is_named_before_the_work(tmp_path, monkeypatch):
+    """An immutable folder (chattr +i, which refuses root too) or a read-only one: os.access says no."""
+    locked = tmp_path / "eval"
+    locked.mkdir()
+    real = os.access
+    monkeypatch.setattr(fileio.os, "access", lambda p, mode: False if Path(p) == locked else real(p, mode))
+    with pytest.raises(fileio.OutputError) as e:
+        fileio.check_pipeline_outputs([tmp_path / "run.json", tmp_path])
+    assert str(e.value).startswith(f"cannot write {locked}: {locked} does not allow changes (its mode, its owner or "
+                                   "an immutable flag); fix it (`ls -ld")  # fmt: skip
+    assert "chattr -i" in str(e.value) and "\n" not in str(e.value)
+
+
+def test_sigterm_is_one_line_and_leaves_the_output_as_it_was(tmp_path):
+    out = tmp_path / "out.json"
+    out.write_text("before")
+    script = (
+        "import pathlib, sys, time\n"
+        "from aevae import fileio\nfrom aevae.errors import cli\n"
+        "def main():\n"
+        f"    with fileio.atomic_path(pathlib.Path({str(out)!r})) as tmp:\n"
+        "        tmp.write_text('half')\n"
+        "        print('writing', flush=True)\n"
+        "        time.sleep(60)\n"
+        "cli(main)\n"
+    )
+    proc = subprocess.Popen([sys.executable, "-c", script], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            cwd=paths.ROOT)  # fmt: skip
+    assert proc.stdout.readline().strip() == "writing"
+    proc.send_signal(signal.SIGTERM)
+    _, err = proc.communicate(timeout=30)
+    assert proc.returncode == 143
+    assert err.strip() == f"error: {errors.TERMINATED}" and "Traceback" not in err
+    assert out.read_text() == "before" and [p.name for p in tmp_path.iterdir()] == ["out.json"]
 
 
 def test_atomic_path_writes_through_a_symlinked_file_twice(tmp_path):
@@ -127,6 +189,7 @@ def test_full_disk_is_one_line_naming_the_output(tmp_path, monkeypatch):
         raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))  # what write(2) raises: no file name
 
     monkeypatch.setattr(pathlib.Path, "write_bytes", disk_full)
+    monkeypatch.setattr(pathlib.Path, "write_text", disk_full)
     with pytest.raises(fileio.OutputError) as e:
         fileio.write_json(f, {"a": 2})
     assert str(e.value).startswith(f"cannot write {f}: No space left on device; the disk is full: free some space")

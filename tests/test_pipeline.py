@@ -1,11 +1,14 @@
 """End to end through DVC itself, on a small profile: the CI reproduction check.
 
 Two independent copies of the project (separate DVC caches, so nothing is restored from a cache)
-run `dvc repro`; the second must reproduce the first byte for byte: every hash in dvc.lock and
-the metrics files. Then: `dvc status` is clean, bad params stop the pipeline with every earlier
-output intact, a param or code change re-runs exactly the stages that read it (what `dvc repro`
-would run, not what `dvc status` lists), `dvc push` / `dvc pull` round-trip through a local
-remote, and `dvc plots show` writes a page with every figure.
+run `dvc repro`: the first the whole pipeline, the second one run of each kind (the AE at the main latent
+as the primary run, the 2-d VAE as a further replicate) and everything upstream of them; each file the
+second writes, and its hash in dvc.lock, must equal the first's byte for byte. The plot stage, forced
+again on the first copy's inputs, must rewrite its figures and reports byte for byte. Then: `dvc status`
+is clean, bad params (or a symlinked run folder) stop the pipeline with every earlier output intact, a
+param or code change re-runs exactly the stages that read it (what `dvc repro` would run, not what
+`dvc status` lists), `dvc push` / `dvc pull` round-trip through a local remote, and `dvc plots show`
+writes a page with every figure.
 """
 
 from __future__ import annotations
@@ -14,10 +17,13 @@ import json
 import re
 import shutil
 import subprocess
+import sys
 from pathlib import Path
 
 import pytest
+import yaml
 
+from aevae import paths
 from aevae.study import METRICS
 from tests.dvc_project import commit, dvc, project_copy, set_params
 
@@ -36,12 +42,19 @@ def _outputs(root: Path) -> dict[str, bytes]:
     return {str(f.relative_to(root)): f.read_bytes() for f in files if f.is_file()}
 
 
+SECOND = ("evaluate_ae@0", "evaluate_vae_2d@1")  # what the second copy runs (with everything upstream)
+
+
 @pytest.fixture(scope="module")
 def runs(tmp_path_factory):
     a = project_copy(tmp_path_factory.mktemp("run_a"))
     b = project_copy(tmp_path_factory.mktemp("run_b"))
-    logs = [dvc(root, "repro").stdout for root in (a, b)]
+    logs = [dvc(a, "repro").stdout, dvc(b, "repro", *SECOND).stdout]
     return a, b, logs
+
+
+def _lock(root: Path) -> dict:
+    return yaml.safe_load((root / "dvc.lock").read_text())["stages"]
 
 
 def test_second_run_reproduces_the_first_byte_for_byte(runs):
@@ -54,11 +67,23 @@ def test_second_run_reproduces_the_first_byte_for_byte(runs):
         "plots/REPORT.md",
         "data/models/vae_2d-1.pt",
     } <= out_a.keys()
-    assert out_a.keys() == out_b.keys()
-    differ = [k for k in out_a if out_a[k] != out_b[k]]
+    written = set(out_b) - {"dvc.lock"}
+    assert {"data/models/ae-0.pt", "metrics/runs/ae-0.json", "metrics/runs/vae_2d-1.json"} <= written
+    differ = [k for k in written if out_a[k] != out_b[k]]
     assert not differ, f"not reproduced byte for byte: {differ}"
+    lock_a, lock_b = _lock(a), _lock(b)
+    assert set(SECOND) | {"judge", "fid_reference", "train_ae@0", "train_vae_2d@1"} <= set(lock_b) < set(lock_a)
+    assert {k: lock_a[k] for k in lock_b} == lock_b  # every dep, param and out hash
     for log in logs:
         assert "Running stage 'evaluate_vae_2d@1'" in log and "is cached" not in log
+
+
+def test_the_plot_stage_rewrites_its_outputs_byte_for_byte(runs):
+    a, _, _ = runs
+    before = _outputs(a)
+    log = dvc(a, "repro", "--force", "--single-item", "plot").stdout
+    assert "Running stage 'plot'" in log
+    assert _outputs(a) == before
     m = json.loads((a / "metrics/runs/vae_2d-0.json").read_text())
     for key in METRICS:
         if not key.endswith("_gaussian"):  # the AE's sampler
@@ -118,6 +143,7 @@ EVAL = lambda *models: {f"evaluate_{m}@{r}" for m in models for r in (0, 1)}  # 
         ({"vae": {"beta": 4.0}}, TRAIN("vae", "vae_2d") | EVAL("vae", "vae_2d") | {"plot"}),
         ({"latent_dim_2d": 3}, TRAIN("ae_2d", "vae_2d") | EVAL("ae_2d", "vae_2d") | {"plot"}),
         ({"evaluate": {"iw_samples": 16}}, EVAL("vae", "vae_2d") | {"plot"}),
+        ({"evaluate": {"interp_pairs": 40}}, EVAL(*MODELS) | {"plot"}),
         ({"model": {"conv": {"channels": [8, 16]}}}, set()),  # a dense study does not read conv's knobs
         # the reference holds every test image: a new sample size re-scores, it does not re-extract
         ({"evaluate": {"fid_samples": 60}}, EVAL(*MODELS) | {"plot"}),
@@ -191,6 +217,62 @@ def test_bad_params_stop_dvc_before_any_output_is_touched(runs, updates, message
     finally:
         (a / "params.yaml").write_text(original)
     assert _changed_stages(a) == set()
+
+
+def test_a_symlinked_run_folder_stops_dvc_before_any_output_is_touched(runs, tmp_path):
+    """DVC deletes a stage's outputs before it runs: a run's folder linked elsewhere used to lose its metrics file
+    before DVC refused the link. check_params (which runs first on a params change) names it."""
+    a, _, _ = runs
+    folder = a / "data/eval/vae-0"
+    moved = tmp_path / "vae-0"
+    shutil.move(folder, moved)
+    folder.symlink_to(moved, target_is_directory=True)
+    before = _outputs(a)
+    original = (a / "params.yaml").read_text()
+    try:
+        set_params(a, {"evaluate": {"iw_samples": 16}})
+        r = dvc(a, "repro", check=False)
+        assert r.returncode != 0 and f"error: cannot write {folder}: it is a symlink to {moved}" in r.stderr + r.stdout
+        assert _outputs(a) == before and sorted(p.name for p in moved.iterdir()) == sorted(
+            p.name for p in (a / "data/eval/vae-1").iterdir()
+        )
+    finally:
+        (a / "params.yaml").write_text(original)
+        folder.unlink()
+        shutil.move(moved, folder)
+    assert _changed_stages(a) == set()
+
+
+@pytest.mark.parametrize(
+    ("content", "message"),
+    [("", "params.yaml: empty"), ("replicates: [\n", "params.yaml: not valid YAML"), (None, "params.yaml: not found")],
+)
+def test_make_repro_checks_params_before_dvc_reads_them(runs, content, message):
+    """DVC refuses a missing, empty or broken params.yaml in its own words (`Could not find 'replicates'`) before
+    any stage runs; `make repro` runs the study's check first (`--only-check`: nothing written)."""
+    a, _, _ = runs
+    f = a / "params.yaml"
+    original = f.read_text()
+    try:
+        f.unlink() if content is None else f.write_text(content)
+        r = subprocess.run([sys.executable, "-m", "stages.check_params", "--only-check"], cwd=a, capture_output=True,
+                           text=True)  # fmt: skip
+        assert r.returncode == 2 and r.stderr.startswith("error: ") and message in r.stderr
+        assert len(r.stderr.strip().splitlines()) == 1
+    finally:
+        f.write_text(original)
+    assert _changed_stages(a) == set()
+
+
+@pytest.mark.parametrize(
+    ("target", "check", "pipeline"),
+    [("repro", "check_params", "dvc.yaml"), ("campaign", "campaign_check", "campaign/dvc.yaml")],
+)
+def test_make_runs_each_pipelines_check_before_dvc(target, check, pipeline):
+    plan = subprocess.run(["make", "-n", target], cwd=paths.ROOT, capture_output=True, text=True, check=True).stdout
+    lines = plan.splitlines()
+    first = next(i for i, line in enumerate(lines) if f"-m stages.{check} --only-check" in line)
+    assert first < next(i for i, line in enumerate(lines) if line.endswith(f"dvc repro {pipeline}"))
 
 
 def test_push_pull_round_trip(runs, tmp_path):

@@ -77,7 +77,7 @@ def test_a_learned_gamma_vae_trains_its_gamma_down_and_round_trips(tmp_path, spl
 def test_a_gaussian_decoder_needs_fixed_epochs_and_a_vae(splits):
     p = small(train={"patience": 5})
     s = dataclasses.replace(models.spec("vae", p), likelihood="gaussian")
-    with pytest.raises(StudyError, match="train_vae: a gaussian decoder's loss has no floor .* set train.patience to 0"):
+    with pytest.raises(StudyError, match="train_vae: a gaussian decoder's loss has no floor .* train.patience to 0"):
         train.train(s, p, splits["train"].x[:300], splits["val"].x[:100], CPU)
     with pytest.raises(ValueError, match="the AE's decoder is Bernoulli only"):
         models.build(dataclasses.replace(models.spec("ae", small()), likelihood="gaussian"))

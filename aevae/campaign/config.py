@@ -16,7 +16,7 @@ from aevae.campaign import two_stage
 from aevae.campaign.paths import PATHS
 from aevae.errors import StudyError
 from aevae.models import Spec
-from aevae.params import MIN_FID, N_TEST, N_TRAIN, Params, _rng
+from aevae.params import MIN_FID, N_TEST, N_TRAIN, Params, bounds
 from aevae.samplers import SAMPLERS
 
 # each model type's own sampler: its kind's main one in the study's registry (a VAE-GAN and the conditional
@@ -35,22 +35,22 @@ class CampaignError(StudyError):
 class TrainOverride:
     """A variant's training knobs that differ from the study's ``train`` (null or absent: the study's)."""
 
-    epochs: int | None = field(default=None, metadata=_rng(1, 10_000))
-    patience: int | None = field(default=None, metadata=_rng(0, 10_000))
-    batch_size: int | None = field(default=None, metadata=_rng(1, N_TRAIN))
-    lr: float | None = field(default=None, metadata=_rng(0, 10, lo_open=True))
+    epochs: int | None = field(default=None, metadata=bounds(1, 10_000))
+    patience: int | None = field(default=None, metadata=bounds(0, 10_000))
+    batch_size: int | None = field(default=None, metadata=bounds(1, N_TRAIN))
+    lr: float | None = field(default=None, metadata=bounds(0, 10, lo_open=True))
 
 
 @dataclass(frozen=True)
 class VaeGan:
     """The VAE-GAN's training (``aevae.campaign.vaegan``)."""
 
-    epochs: int = field(default=30, metadata=_rng(1, 10_000))
-    lr: float = field(default=2e-4, metadata=_rng(0, 10, lo_open=True))
-    recon_weight: float = field(default=1.0, metadata=_rng(0, 1e6))  # the decoder's reconstruction vs its GAN term
-    pixel_weight: float = field(default=0.0, metadata=_rng(0, 1e6))  # > 0 adds the VAE's Bernoulli pixel term
-    channels: tuple[int, ...] = field(default=(32, 64), metadata=_rng(1, 1024))
-    hidden: int = field(default=512, metadata=_rng(1, 8192))
+    epochs: int = field(default=30, metadata=bounds(1, 10_000))
+    lr: float = field(default=2e-4, metadata=bounds(0, 10, lo_open=True))
+    recon_weight: float = field(default=1.0, metadata=bounds(0, 1e6))  # the decoder's reconstruction vs its GAN term
+    pixel_weight: float = field(default=0.0, metadata=bounds(0, 1e6))  # > 0 adds the VAE's Bernoulli pixel term
+    channels: tuple[int, ...] = field(default=(32, 64), metadata=bounds(1, 1024))
+    hidden: int = field(default=512, metadata=bounds(1, 8192))
 
 
 @dataclass(frozen=True)
@@ -58,12 +58,12 @@ class Variant:
     family: str = ""
     model: Literal["ae", "vae", "cvae", "vaegan"] = "vae"
     arch: Literal["dense", "conv", "infogan"] = "dense"
-    latent: int = field(default=32, metadata=_rng(1, 784))
-    layers: tuple[int, ...] = field(default=(), metadata=_rng(1, 8192))  # empty: the study's model.<arch>
-    beta: float = field(default=1.0, metadata=_rng(0, 1000))
+    latent: int = field(default=32, metadata=bounds(1, 784))
+    layers: tuple[int, ...] = field(default=(), metadata=bounds(1, 8192))  # empty: the study's model.<arch>
+    beta: float = field(default=1.0, metadata=bounds(0, 1000))
     likelihood: Literal["bernoulli", "gaussian"] = "bernoulli"  # the decoder's; gaussian: Dai & Wipf's learned gamma
     samplers: tuple[Literal["two_stage"], ...] = ()  # ex-post samplers beyond SAMPLERS
-    fid_every: int = field(default=0, metadata=_rng(0, 10_000))  # epochs between prior-sample FIDs in its curve; 0: none
+    fid_every: int = field(default=0, metadata=bounds(0, 10_000))  # epochs between prior FIDs in its curve; 0: none
     train: TrainOverride = TrainOverride()
     gan: VaeGan | None = None  # the VAE-GAN's adversarial training (model vaegan only)
     name: str = ""  # its key under `variants` (set by load_config, not read from the file)
@@ -76,23 +76,23 @@ class Variant:
 
 @dataclass(frozen=True)
 class TwoStage:  # Dai & Wipf's second stage (aevae.campaign.two_stage); defaults: their code's
-    width: int = field(default=1024, metadata=_rng(1, 8192))
-    depth: int = field(default=3, metadata=_rng(0, 16))
-    epochs: int = field(default=800, metadata=_rng(1, 10_000))
-    batch_size: int = field(default=64, metadata=_rng(1, N_TRAIN))
-    lr: float = field(default=1e-4, metadata=_rng(0, 10, lo_open=True))
-    lr_halve_every: int = field(default=300, metadata=_rng(1, 10_000))  # epochs
+    width: int = field(default=1024, metadata=bounds(1, 8192))
+    depth: int = field(default=3, metadata=bounds(0, 16))
+    epochs: int = field(default=800, metadata=bounds(1, 10_000))
+    batch_size: int = field(default=64, metadata=bounds(1, N_TRAIN))
+    lr: float = field(default=1e-4, metadata=bounds(0, 10, lo_open=True))
+    lr_halve_every: int = field(default=300, metadata=bounds(1, 10_000))  # epochs
 
 
 @dataclass(frozen=True)
 class Gmm:
-    components: int = field(default=10, metadata=_rng(1, 1000))
+    components: int = field(default=10, metadata=bounds(1, 1000))
 
 
 @dataclass(frozen=True)
 class Record:
     candidates: tuple[tuple[str, ...], ...] = ()  # [variant, sampler] pairs: seed 0's checkpoint, sampled so
-    select_n: int = field(default=1000, metadata=_rng(MIN_FID, N_TRAIN))  # validation images per candidate
+    select_n: int = field(default=1000, metadata=bounds(MIN_FID, N_TRAIN))  # validation images per candidate
 
 
 class Family(NamedTuple):
@@ -175,7 +175,7 @@ def _build(cls, raw, where: str, required: tuple[str, ...] = ()):
                 raise CampaignError(f"{where}.{key}: missing from campaign/params.yaml; `git checkout -- "
                                     "campaign/params.yaml` restores the committed one")  # fmt: skip
     try:
-        return params._build(cls, raw, f"{where}." if where else "")
+        return params.build_section(cls, raw, f"{where}." if where else "")
     except params.ParamsError as e:
         raise CampaignError(f"campaign/params.yaml: {e}") from None
 
@@ -183,7 +183,7 @@ def _build(cls, raw, where: str, required: tuple[str, ...] = ()):
 def _value(key: str, v, typ, meta: dict):
     """One top-level value through the study's typed check."""
     try:
-        return params._check(key, v, typ, meta)
+        return params.check_value(key, v, typ, meta)
     except params.ParamsError as e:
         raise CampaignError(f"campaign/params.yaml: {e}") from None
 
@@ -220,7 +220,7 @@ def load_config(path: Path | None = None) -> Config:
             raise CampaignError(f"fid_n.{fam}: {n!r} must be an integer from {MIN_FID} to {N_TEST}")
     if "record" not in fid_n:
         raise CampaignError("fid_n.record: missing; the record attempt's sample size (10000 as published)")
-    seeds = _value("seeds", raw["seeds"], tuple[int, ...], _rng(1, 1000))
+    seeds = _value("seeds", raw["seeds"], tuple[int, ...], bounds(1, 1000))
     if len(set(seeds)) != len(seeds):
         raise CampaignError(f"seeds: {list(seeds)} repeats a seed; each extra seed offset once (0 is variant@<name>)")
     variants = {}
@@ -281,7 +281,7 @@ def load_config(path: Path | None = None) -> Config:
     _check_measures(comparisons, trends, variants)
     record = _build(Record, raw["record"], "record")
     _check_candidates(record.candidates, variants)
-    iw = _value("iw_samples", raw["iw_samples"], int, _rng(1, 100_000))
+    iw = _value("iw_samples", raw["iw_samples"], int, bounds(1, 100_000))
     gmm, two = _build(Gmm, raw["gmm"], "gmm").components, _build(TwoStage, raw["two_stage"], "two_stage")
     return Config(seeds, dict(fid_n), iw, gmm, two, record, replicated, comparisons, trends, variants)
 
@@ -413,8 +413,9 @@ def variant_params(p: Params, v: Variant, cfg: Config) -> Params:
 
 def spec(v: Variant, p: Params) -> Spec:
     """The shape of variant ``v``'s model (a VAE-GAN's is its VAE's; the discriminator is saved beside it)."""
-    return Spec(v.name, v.kind, v.arch, v.latent, v.layers or dataclasses.replace(p.model, arch=v.arch).layers,
-                v.likelihood)
+    return Spec(
+        v.name, v.kind, v.arch, v.latent, v.layers or dataclasses.replace(p.model, arch=v.arch).layers, v.likelihood
+    )
 
 
 def run_name(name: str, seed: int) -> str:

@@ -15,3 +15,4 @@ def _load() -> dict[str, Path]:
 
 
 PATHS = _load()
+OUTPUTS = tuple(p for k, p in PATHS.items() if k != "params")  # the others are stage outputs or hold them

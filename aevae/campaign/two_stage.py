@@ -30,9 +30,8 @@ import numpy as np
 import torch
 from torch import nn
 
-from aevae import samplers
 from aevae.errors import StudyError
-from aevae.runtime import seed_everything, stream
+from aevae.runtime import int_seed, seed_everything, stream
 
 NAMES = ("two_stage",)  # the ex-post samplers the campaign adds to the study's (``sample``)
 HALF_LOG_TWO_PI = 0.5 * math.log(2 * math.pi)
@@ -91,7 +90,7 @@ def two_stage(mean: np.ndarray, sd: np.ndarray | None, n: int, seed: int, cfg, d
     """``[n, D]`` codes from a second stage trained on the first stage's posterior (``mean``, ``sd``, each
     ``[N, D]``; ``sd`` None for an AE: its codes standardized) on ``device``; ``cfg``: ``config.TwoStage``.
     Every random draw comes from CPU generators, so a device changes no draw."""
-    g = seed_everything(samplers.int_seed(seed, "two-stage init"))
+    g = seed_everything(int_seed(seed, "two-stage init"))
     mu = torch.as_tensor(np.asarray(mean, np.float32))
     if sd is None:
         loc, scale = mu.mean(0), mu.std(0).clamp(min=1e-6)
