@@ -304,10 +304,11 @@ def features(images_u8: torch.Tensor, net: torch.nn.Module, batch: int = BATCH, 
     return torch.cat(out).numpy() if out else np.zeros((0, FEATURES), np.float32)
 
 
-def feature_fn(weights: Path, device: torch.device | str = "cpu") -> Callable[..., np.ndarray]:
+def feature_fn(weights: Path | None = None, device: torch.device | str = "cpu", net=None) -> Callable[..., np.ndarray]:
     """``features(images, desc)``: pool3 features ``[N, 2048]`` of ``[N, 784]`` images in [0, 1] under the
-    study's protocol (``to_uint8``, then ``extractor``'s network): the one way every stage scores images."""
-    net = extractor(weights, device)
+    study's protocol (``to_uint8``, then ``extractor``'s network): the one way every stage scores images.
+    ``net``: an ``extractor`` already loaded (then ``weights`` and ``device`` are not read)."""
+    net = net if net is not None else extractor(weights, device)
     return lambda images, desc="images": features(to_uint8(images), net, desc=desc)
 
 

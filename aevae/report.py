@@ -478,23 +478,10 @@ def _answer(study: Study) -> str:
     )
 
 
-def render(study: Study, figures_rel: str) -> str:
-    p = study.p
-    names = list(study.stats)
-    keys = [*METRICS, "epochs_to_90", "best_epoch"]
-    metric_rows = [
-        f"| {_name(k)} | "
-        + " | ".join(str(study.stats[n][k]) if k in study.stats[n] else "-" for n in names)
-        + f" | {METRICS[k].spread if k in METRICS else 'seeds'} |"
-        for k in keys
-        if any(k in study.stats[n] for n in names)
-    ]
-    j = study.judge
-    arch = f"dense MLP 784-{'-'.join(map(str, p.model.layers))}-latent" if p.model.arch == "dense" else (
-        f"{p.model.arch}, layers {list(p.model.layers)}")  # fmt: skip
-    lab = study.labels
-    rec = study.recorded
-    lines = [
+def _intro(study: Study) -> list[str]:
+    """Title, what changed since the previous report, and the answer."""
+    p, lab = study.p, study.labels
+    return [
         "# AE vs VAE on Fashion-MNIST: the source report's claims, measured",
         "",
         "Written by the `plot` stage from `metrics/runs/*.json`, `metrics/judge.json` and `plots/curves/*.csv` "
@@ -525,6 +512,13 @@ def render(study: Study, figures_rel: str) -> str:
         "",
         _answer(study),
         "",
+    ]
+
+
+def _claims(study: Study) -> list[str]:
+    """Every claim at the three settings, and the larger latent."""
+    lab = study.labels
+    return [
         "## The claims, at the three settings",
         "",
         f"Report's setting: {lab['ae']} vs {lab['vae_2d']}. Matched large: {lab['ae']} vs {lab['vae']}. Matched "
@@ -550,6 +544,13 @@ def render(study: Study, figures_rel: str) -> str:
         )
         + ".",
         "",
+    ]
+
+
+def _convergence(study: Study) -> list[str]:
+    """Each run's convergence by the stopping rule, at its end and at the source's epochs."""
+    p, lab = study.p, study.labels
+    return [
         "## Convergence",
         "",
         f"Validation loss minus the entropy floor of the validation images ({study.floor:.2f} nats per image, "
@@ -579,6 +580,22 @@ def render(study: Study, figures_rel: str) -> str:
         + ". Every model's number is in the table above; no race between models is tested, since the claim is "
         "not one.",
         "",
+    ]
+
+
+def _metrics(study: Study) -> list[str]:
+    """Every metric's mean and spread per model, and what the spreads are."""
+    p, lab, rec = study.p, study.labels, study.recorded
+    names = list(study.stats)
+    keys = [*METRICS, "epochs_to_90", "best_epoch"]
+    metric_rows = [
+        f"| {_name(k)} | "
+        + " | ".join(str(study.stats[n][k]) if k in study.stats[n] else "-" for n in names)
+        + f" | {METRICS[k].spread if k in METRICS else 'seeds'} |"
+        for k in keys
+        if any(k in study.stats[n] for n in names)
+    ]
+    return [
         "## Metrics",
         "",
         "| metric | " + " | ".join(lab[n] for n in names) + " | spread |",
@@ -601,6 +618,13 @@ def render(study: Study, figures_rel: str) -> str:
         f"(nats per image, K = {rec['iw_samples']} importance samples), **not comparable with published NLLs on "
         "binarized data**.",
         "",
+    ]
+
+
+def _judge(study: Study) -> list[str]:
+    """The class judge: its accuracy and calibration, and what continuity reads with it."""
+    j, rec = study.judge, study.recorded
+    return [
         "## The class judge",
         "",
         f"A small CNN (two 3x3 convolutions, 32 and 64 channels, 128 hidden units) trained for {j.get('epochs')} "
@@ -614,6 +638,15 @@ def render(study: Study, figures_rel: str) -> str:
         "(tests/test_continuity.py). `knn_group` (of the kNN's errors, the share within the true class's group) is "
         "descriptive, not a verdict: its denominator differs between models.",
         "",
+    ]
+
+
+def _setup(study: Study) -> list[str]:
+    """Data, models, training, samplers and the FID protocol."""
+    p = study.p
+    arch = f"dense MLP 784-{'-'.join(map(str, p.model.layers))}-latent" if p.model.arch == "dense" else (
+        f"{p.model.arch}, layers {list(p.model.layers)}")  # fmt: skip
+    return [
         "## Setup",
         "",
         f"- Data: Fashion-MNIST, pixels in [0, 1], flattened to 784; {p.n_train_total - p.data.val_size} train, "
@@ -629,19 +662,27 @@ def render(study: Study, figures_rel: str) -> str:
         "- FID, KID, precision/recall (k = 3): standard TF Inception-v3 pool3 features; the first test images as "
         "the reference, as many as the generated ones.",
         "",
-        "## Figures",
-        "",
     ]
+
+
+def render(study: Study, figures_rel: str) -> str:
+    """``plots/REPORT.md``: every section from ``study``; the figures linked relative to it (``figures_rel``)."""
+    figures = ["## Figures", ""]
     for name, caption in FIGURES.items():
-        lines += [f"### {caption}", "", f"![{caption}]({figures_rel}/{name})", ""]
-    lines += [
-        "## Beyond the source report",
-        "",
-        "The report's future work (latent sizes 2 to 64, convolutional models, beta-VAE, a conditional VAE, "
-        "ex-post samplers) and a record attempt against the best published VAE-family FID on Fashion-MNIST "
-        "are run by the campaign, a second pipeline (`campaign/dvc.yaml`, `make campaign`) kept apart so that "
-        "this study reproduces in its own time. Its section, written from `campaign/results.csv` by the "
-        "campaign's `summary` stage: [campaign/REPORT.md](../campaign/REPORT.md).",
-        "",
-    ]
+        figures += [f"### {caption}", "", f"![{caption}]({figures_rel}/{name})", ""]
+    sections = (_intro(study), _claims(study), _convergence(study), _metrics(study), _judge(study), _setup(study))
+    lines = (
+        [line for section in sections for line in section]
+        + figures
+        + [
+            "## Beyond the source report",
+            "",
+            "The report's future work (latent sizes 2 to 64, convolutional models, beta-VAE, a conditional VAE, "
+            "ex-post samplers) and a record attempt against the best published VAE-family FID on Fashion-MNIST "
+            "are run by the campaign, a second pipeline (`campaign/dvc.yaml`, `make campaign`) kept apart so that "
+            "this study reproduces in its own time. Its section, written from `campaign/results.csv` by the "
+            "campaign's `summary` stage: [campaign/REPORT.md](../campaign/REPORT.md).",
+            "",
+        ]
+    )
     return "\n".join(lines)

@@ -35,7 +35,7 @@ def main() -> None:
     dev = device()
     t = time.perf_counter()
     net = fid.extractor(paths.FID_WEIGHTS, dev)
-    features = fid.feature_fn(paths.FID_WEIGHTS, dev)
+    features = fid.feature_fn(net=net)  # the same network: loaded once
     x_train = data.load_split("train").x
     x_val = data.load_split("val").x  # held out of training: the selection never sees the test set
     selection, best = run.select(cfg, p, models, x_train, x_val, features, dev)
