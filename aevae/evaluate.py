@@ -182,7 +182,7 @@ def run(
         scores, feature_arrays = _inception_measures(spec, features, ref_features, recon, samples, p, primary)
         out.update(scores)
         arrays.update(feature_arrays)
-    if spec.kind == "vae" and spec.likelihood == "bernoulli":  # a Gaussian decoder's density is not a bound in nats
+    if metrics.has_bounds(spec.kind, spec.likelihood):
         log.info("%s: importance-weighted NLL with K=%d", spec.name, p.evaluate.iw_samples)
         out.update(metrics.vae_bounds(model, x, p.evaluate.iw_samples, stream(p.seed, "importance samples")))
         out["iw_samples"] = p.evaluate.iw_samples

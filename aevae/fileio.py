@@ -18,10 +18,13 @@ import os
 import pickle
 import re
 import shutil
+import signal
 import stat
 import tempfile
+import threading
 import uuid
 from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -33,6 +36,9 @@ from aevae.errors import OS_FIXES, StudyError, describe_os_error
 log = logging.getLogger(__name__)
 
 
+HELD_SIGNALS = (signal.SIGINT, signal.SIGTERM)  # held while a set of outputs is being replaced
+
+
 class OutputError(StudyError):
     """An output that cannot be written; whatever was at the path before is unchanged."""
 
@@ -40,23 +46,8 @@ class OutputError(StudyError):
 @contextlib.contextmanager
 def atomic_path(path: Path) -> Iterator[Path]:
     """Yield a temp path beside ``path``; on success it replaces ``path``, on error it is removed."""
-    path = Path(path)
-    target = _target(path, folder=False)
-    with _output_errors(path):
-        target.parent.mkdir(parents=True, exist_ok=True)
-        fd, name = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.", suffix=".tmp")
-        os.close(fd)
-    tmp = Path(name)
-    try:
-        with _output_errors(path):
-            tmp.chmod(0o644)  # mkstemp makes it private; the output is an ordinary file
-        with _output_errors(path, written=tmp):
-            yield tmp
-        with _output_errors(path):
-            os.replace(tmp, target)
-    finally:
-        if tmp.exists():
-            _discard(tmp)
+    with _atomic((path,), ()) as ([tmp], _):
+        yield tmp
 
 
 @contextlib.contextmanager
@@ -67,30 +58,160 @@ def atomic_dir(path: Path) -> Iterator[Path]:
     of a killed run never blocks a later one), the new one in; if the second fails the old one is
     put back. The old folder is deleted only after the new one is in place.
     """
-    path = Path(path)
-    target = _target(path, folder=True)
+    with _atomic((), (path,)) as (_, [tmp]):
+        yield tmp
+
+
+@contextlib.contextmanager
+def atomic_outputs(files: tuple = (), folders: tuple = ()) -> Iterator[tuple[list[Path], list[Path]]]:
+    """A stage's outputs written as one set: checked first (``check_outputs``), then a temp path beside each
+    file and a temp folder beside each folder, yielded as (file temps, folder temps) in order. When the block
+    ends without error the temps replace their outputs in one commit (``_commit``: Ctrl-C and SIGTERM wait
+    until it ends; a failed step puts back every output already replaced), else none does. A full disk or a
+    kill while writing or replacing leaves every output as it was, never new arrays beside old metrics."""
+    check_outputs(*files, *folders)
+    with _atomic(files, folders) as temps:
+        yield temps
+
+
+@dataclass
+class _Entry:
+    path: Path  # the output as the stage names it
+    target: Path  # where it is written (``_target``: a file's symlink followed)
+    tmp: Path  # its new version, filled by the caller
+    folder: bool
+    old: Path | None = None  # its previous version while the commit runs
+    placed: bool = False  # the new version is at ``target``
+
+
+@contextlib.contextmanager
+def _atomic(files, folders) -> Iterator[tuple[list[Path], list[Path]]]:
+    entries: list[_Entry] = []
+    try:
+        entries += [_begin(Path(p), folder=False) for p in files]
+        entries += [_begin(Path(p), folder=True) for p in folders]
+        with _set_errors(entries):
+            yield [e.tmp for e in entries if not e.folder], [e.tmp for e in entries if e.folder]
+        _commit(entries)
+    finally:
+        for e in entries:
+            if os.path.lexists(e.tmp):
+                _discard(e.tmp)
+
+
+def _begin(path: Path, folder: bool) -> _Entry:
+    """A temp file or folder beside ``path``'s target, made as an ordinary one (mkstemp makes them private)."""
+    target = _target(path, folder)
     with _output_errors(path):
         target.parent.mkdir(parents=True, exist_ok=True)
-        tmp = Path(tempfile.mkdtemp(dir=target.parent, prefix=f".{target.name}.", suffix=".tmp"))
+        prefix = f".{target.name}."
+        if folder:
+            tmp = Path(tempfile.mkdtemp(dir=target.parent, prefix=prefix, suffix=".tmp"))
+        else:
+            fd, name = tempfile.mkstemp(dir=target.parent, prefix=prefix, suffix=".tmp")
+            os.close(fd)
+            tmp = Path(name)
     try:
         with _output_errors(path):
-            tmp.chmod(0o755)  # mkdtemp makes it private; the output is an ordinary folder
-        with _output_errors(path, written=tmp):
-            yield tmp
-        with _output_errors(path):
-            _swap_in(tmp, target, path)
+            tmp.chmod(0o755 if folder else 0o644)
+    except BaseException:
+        _discard(tmp)
+        raise
+    return _Entry(path, target, tmp, folder)
+
+
+@contextlib.contextmanager
+def _set_errors(entries: list[_Entry]) -> Iterator[None]:
+    """While the caller fills the temps: an ``OSError`` about one of them is one ``OutputError`` naming its
+    output; one that names no file (``write`` on a full disk) names every output of the set."""
+    try:
+        yield
+    except OSError as e:
+        if e.filename is None and e.errno in OS_FIXES:
+            raise OutputError(describe_os_error(e, f"cannot write {', '.join(str(x.path) for x in entries)}")) from e
+        about = next((x for x in entries if e.filename is not None and _about(e, x.tmp)), None)
+        if about is None:
+            raise  # a failed read of an input is not a failed write
+        raise OutputError(describe_os_error(e, f"cannot write {about.path}")) from e
+
+
+def _commit(entries: list[_Entry]) -> None:
+    """Put every temp at its output. Ctrl-C and SIGTERM are held until the commit ends (then they act, on a
+    complete set); a failed step puts back what was already replaced. Previous versions are deleted last."""
+    with _signals_held():
+        try:
+            for e in entries:
+                with _output_errors(e.path):
+                    _place(e)
+        except BaseException:
+            _roll_back(entries)
+            raise
+        for e in entries:
+            if e.old is not None:
+                _discard(e.old)
+
+
+@contextlib.contextmanager
+def _signals_held() -> Iterator[None]:
+    """SIGINT and SIGTERM recorded, not acted on, inside the block; raised again once it ends. Python runs
+    signal handlers in the main thread whichever thread the signal reaches (torch's pools included), so the
+    handlers are swapped rather than the thread's signal mask; elsewhere than the main thread, nothing is held."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    caught: list[int] = []
+    previous = {s: signal.signal(s, lambda signum, frame: caught.append(signum)) for s in HELD_SIGNALS}
+    try:
+        yield
     finally:
-        if tmp.exists():
-            _discard(tmp)
+        for s, handler in previous.items():
+            signal.signal(s, handler)
+        for s in dict.fromkeys(caught):
+            signal.raise_signal(s)
+
+
+def _place(e: _Entry) -> None:
+    """A file: its previous version kept as a hard link, then ``os.replace`` (the path never goes missing). A
+    folder: the previous one renamed aside, the new one renamed in."""
+    if os.path.lexists(e.target):
+        e.old = e.target.with_name(f".{e.target.name}.{uuid.uuid4().hex[:12]}.old")
+        try:
+            if e.folder:
+                raise IsADirectoryError  # a folder cannot be hard-linked: renamed aside
+            os.link(e.target, e.old, follow_symlinks=False)
+        except OSError:  # a folder, or a file system without hard links
+            os.rename(e.target, e.old)
+    os.replace(e.tmp, e.target)
+    e.placed = True
+
+
+def _roll_back(entries: list[_Entry]) -> None:
+    """Undo ``_place`` for every entry, last first; a step that fails is named with where the previous version
+    is, never hidden."""
+    lost = []
+    for e in reversed(entries):
+        try:
+            if e.placed and e.folder:
+                os.rename(e.target, e.tmp)  # the new folder back to its temp name (deleted with the temps)
+            if e.placed and not e.folder and e.old is None:
+                os.unlink(e.target)  # there was nothing before
+            if e.old is not None and (e.placed or not os.path.lexists(e.target)):
+                os.replace(e.old, e.target)
+            elif e.old is not None:
+                os.unlink(e.old)  # a file not yet replaced: its backup link only
+            e.old, e.placed = None, False
+        except OSError as err:
+            lost.append(f"{e.path} (its previous version is at {e.old}: move it back; {err.strerror or err})")
+    if lost:
+        raise OutputError(f"cannot write {lost[0].split(' (')[0]}, and could not put back " + "; ".join(lost))
 
 
 def _target(path: Path, folder: bool) -> Path:
-    """The real path to write: a symlink is followed, so the link stays and its target gets the content.
-
-    Outputs are linked elsewhere on purpose (a folder on a bigger disk); replacing the link by a real
-    file or folder would silently move the data. The exception is a link to a read-only file: that is
-    how DVC's cache protects the files it links out (``cache.type: symlink``), and writing through
-    the link would corrupt the cache, so such a link is replaced as ``dvc unprotect`` would.
+    """The real path to write. A folder output that is a symlink is refused (the folder is replaced whole, which
+    would delete whatever else the link's target holds). A file output's symlink is followed, so the link stays
+    and its target gets the content (a file linked to a bigger disk stays there). The exception is a link to a
+    read-only file: that is how DVC's cache protects the files it links out (``cache.type: symlink``), and
+    writing through the link would corrupt the cache, so such a link is replaced as ``dvc unprotect`` would.
     """
     if not path.is_symlink():
         return path
@@ -100,55 +221,48 @@ def _target(path: Path, folder: bool) -> Path:
         real = path.resolve(strict=False)
     except (OSError, RuntimeError) as e:  # Python 3.11 raises RuntimeError for a symlink loop
         raise OutputError(f"cannot write {path}: the symlink cannot be followed ({e}); fix or remove the link") from e
-    if not folder and real.is_file() and not real.stat().st_mode & (stat.S_IWUSR | stat.S_IWGRP | stat.S_IWOTH):
+    if real.is_file() and not real.stat().st_mode & (stat.S_IWUSR | stat.S_IWGRP | stat.S_IWOTH):
         return path
     return real
 
 
-@contextlib.contextmanager
-def atomic_outputs(files: tuple = (), folders: tuple = ()) -> Iterator[tuple[list[Path], list[Path]]]:
-    """A stage's outputs written as one set: checked first (``check_outputs``), then a temp path beside each
-    file and a temp folder beside each folder, yielded as (file temps, folder temps) in order; when the block
-    ends without error every temp replaces its output, else none does. A full disk or a kill while writing
-    leaves every output as it was, never new arrays beside old metrics."""
-    check_outputs(*files, *folders)
-    with contextlib.ExitStack() as stack:
-        file_tmps = [stack.enter_context(atomic_path(p)) for p in files]
-        folder_tmps = [stack.enter_context(atomic_dir(p)) for p in folders]
-        yield file_tmps, folder_tmps
-
-
 def _linked_folder(path: Path) -> str:
     return (f"cannot write {path}: it is a symlink to {os.readlink(path)}, and the stage replaces this folder "
-            f"whole, which would delete whatever else the link's target holds; remove the link (or link its parent "
-            f"folder, {path.parent.name}/, instead), then re-run")  # fmt: skip
+            f"whole, which would delete whatever else the link's target holds; remove the link (or link the folder "
+            f"that holds it, {path.parent}, instead), then re-run")  # fmt: skip
 
 
 def check_outputs(*outputs: Path) -> None:
     """Fail before any work, not after it, when an output could not be written: an output folder that is a
-    symlink (``atomic_dir`` refuses it), or an output folder or the folder that holds an output that this user
-    may not change (read-only or immutable, or on a read-only file system: ``os.access`` sees all three, for root
-    too).
-    Folders that do not exist yet are made. A full disk shows only when the write comes."""
+    symlink (``atomic_dir`` refuses it) or a symlink to nothing, or an output folder or the folder that holds an
+    output that this user may not change (read-only or immutable, or on a read-only file system: ``os.access``
+    sees all three, for root too). Nothing is created; a full disk shows only when the write comes."""
     for out in map(Path, outputs):
         if out.is_symlink() and out.is_dir():
             raise OutputError(_linked_folder(out))
-        with _output_errors(out):
-            out.parent.mkdir(parents=True, exist_ok=True)
+        if out.is_symlink() and not out.exists():
+            raise OutputError(f"cannot write {out}: it is a symlink to {os.readlink(out)}, which does not exist; "
+                              "remove the link or restore its target, then re-run")  # fmt: skip
         # replacing a file needs its folder's consent only (DVC's hardlink cache leaves outputs read-only)
-        for p in (out.parent, out) if out.is_dir() else (out.parent,):
-            if not os.access(p, os.W_OK):
-                why = "a read-only file system" if _read_only_fs(p) else "its mode, its owner or an immutable flag"
-                raise OutputError(f"cannot write {out}: {p} does not allow changes ({why}); fix it (`ls -ld {p}`, "
-                                  f"`lsattr -d {p}`: `chattr -i` lifts the flag), then re-run")  # fmt: skip
+        _check_changeable(out, out if out.is_dir() else out.parent)
 
 
-def check_pipeline_outputs(outputs) -> None:
-    """``check_outputs`` for a pipeline's output paths and for the per-run files and folders inside those that
-    are folders (``data/eval/<run>``...): what DVC deletes before a stage runs, checked before it does."""
-    outputs = [Path(o) for o in outputs]
-    inside = [c for o in outputs if o.is_dir() and not o.is_symlink() for c in sorted(o.iterdir())]
+def _check_changeable(out: Path, folder: Path) -> None:
+    folder = next(p for p in (folder, *folder.parents) if p.exists())  # the one a missing folder would be made in
+    if not os.access(folder, os.W_OK):
+        why = "a read-only file system" if _read_only_fs(folder) else "its mode, its owner or an immutable flag"
+        raise OutputError(f"cannot write {out}: {folder} does not allow changes ({why}); fix it (`ls -ld {folder}`, "
+                          f"`lsattr -d {folder}`: `chattr -i` lifts the flag), then re-run")  # fmt: skip
+
+
+def check_pipeline_outputs(outputs, holders=()) -> None:
+    """What DVC deletes before a pipeline's stages run, checked before it does: ``check_outputs`` on each of
+    ``outputs`` and on the per-run files and folders inside each of ``holders`` (``data/eval/<run>``...). A holder
+    itself may be a symlink (e.g. ``data/models`` on a bigger disk): it is never replaced, only written into."""
+    inside = [c for h in map(Path, holders) if h.is_dir() for c in sorted(h.iterdir())]
     check_outputs(*outputs, *inside)
+    for h in map(Path, holders):
+        _check_changeable(h, h)
 
 
 def _read_only_fs(p: Path) -> bool:
@@ -161,24 +275,6 @@ def _read_only_fs(p: Path) -> bool:
 def dump_json(path: Path, obj: Any) -> None:
     """Write ``obj`` as JSON into ``path`` (not atomically: a temp path from ``atomic_path``), as ``write_json``."""
     Path(path).write_text(json.dumps(obj, indent=2, sort_keys=True) + "\n")
-
-
-def _swap_in(tmp: Path, target: Path, path: Path) -> None:
-    """Put folder ``tmp`` at ``target``, moving what was there aside and deleting it afterwards."""
-    if not target.exists():
-        os.replace(tmp, target)
-        return
-    old = target.with_name(f".{target.name}.{uuid.uuid4().hex[:12]}.old")
-    os.rename(target, old)
-    try:
-        os.replace(tmp, target)
-    except BaseException:  # Ctrl-C included: the previous version goes back before anything else
-        try:
-            os.rename(old, target)
-        except OSError as e:
-            raise OutputError(f"cannot write {path}; its previous version is at {old}: move it back ({e})") from e
-        raise
-    _discard(old)
 
 
 def _discard(p: Path) -> None:

@@ -28,9 +28,14 @@ def recon_nll(logits: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
 
 def gaussian_nll(logits: torch.Tensor, x: torch.Tensor, log_gamma: torch.Tensor) -> torch.Tensor:
     """Gaussian NLL per image ``[B]`` of ``x`` under N(sigmoid(logits), gamma^2 I), gamma = exp(``log_gamma``):
-    sum over pixels of ((x - mean) / gamma)^2 / 2 + log gamma + log(2 pi) / 2, as Dai & Wipf's code writes it."""
-    z = (x - torch.sigmoid(logits)) / log_gamma.exp()
-    return (0.5 * z.square() + log_gamma + HALF_LOG_TWO_PI).sum(dim=1)
+    Dai & Wipf's first-stage term (their ``gen_loss1``). No floor on gamma, as theirs has none."""
+    return gaussian_nll_of_mean(torch.sigmoid(logits), x, log_gamma)
+
+
+def gaussian_nll_of_mean(mean: torch.Tensor, x: torch.Tensor, log_gamma: torch.Tensor) -> torch.Tensor:
+    """NLL per row ``[B]`` of ``x: [B, D]`` under N(``mean``, gamma^2 I): sum over the D coordinates of
+    ((x - mean) / gamma)^2 / 2 + log gamma + log(2 pi) / 2, as Dai & Wipf's code writes it."""
+    return (0.5 * ((x - mean) / log_gamma.exp()).square() + log_gamma + HALF_LOG_TWO_PI).sum(dim=1)
 
 
 def reconstruction(out: dict[str, torch.Tensor], x: torch.Tensor) -> torch.Tensor:
@@ -59,6 +64,12 @@ def vae_loss(out: dict[str, torch.Tensor], x: torch.Tensor, beta: float = 1.0) -
     return {"loss": recon + beta * kl, "recon": recon, "kl": kl, **terms}
 
 
+def has_floor(likelihood: str) -> bool:
+    """Whether a decoder's loss has a floor (``entropy_floor``), which the stopping rule (``plateau``) measures
+    progress against: the Bernoulli decoder's; a learned gamma sends the Gaussian's to minus infinity."""
+    return likelihood == "bernoulli"
+
+
 def entropy_floor(x) -> float:
     """The lowest reconstruction loss any model can reach on images ``x: [N, 784]`` in [0, 1], nats per image:
     the Bernoulli cross-entropy of each grey level with itself, sum over pixels of -(x log x + (1-x) log(1-x)),
@@ -82,5 +93,6 @@ def plateau(val_losses, floor: float, window: int, share: float) -> dict:
 
 
 def loss_fn(kind: str, beta: float = 1.0):
-    """The named-terms loss of a model kind: ``fn(out, x) -> {"loss", "recon"[, "kl"]}``."""
+    """The named-terms loss of a model kind: ``fn(out, x) -> {"loss", "recon"[, "kl"][, "gamma"]}`` (``gamma``: a
+    learned-gamma decoder's standard deviation, for the curves)."""
     return ae_loss if kind == "ae" else lambda out, x: vae_loss(out, x, beta)

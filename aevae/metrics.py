@@ -120,6 +120,12 @@ def fit_gaussian(z: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
 
 
 @torch.no_grad()
+def has_bounds(kind: str, likelihood: str) -> bool:
+    """Whether a model gets ``vae_bounds`` (ELBO, KL, importance-weighted NLL in nats): a VAE with the Bernoulli
+    decoder (a Gaussian decoder's density of grey levels is no bound in nats; the conditional VAE is not scored)."""
+    return kind == "vae" and likelihood == "bernoulli"
+
+
 def vae_bounds(model, x, k: int, generator: torch.Generator, batch: int = 8) -> dict[str, float]:
     """Test ``elbo``, ``kl`` (nats per image) and ``nll_iw``, the importance-weighted NLL (Burda et al. 2016).
 

@@ -13,10 +13,11 @@ import numpy as np
 import torch
 from torch import nn
 
+from aevae import data
 from aevae.params import SIDE, Params
 
 PIXELS = SIDE * SIDE
-CLASSES = 10  # Fashion-MNIST's (``aevae.data.CLASSES``): the conditional VAE's one-hot width
+CLASSES = len(data.CLASSES)  # the conditional VAE's one-hot width
 LIKELIHOODS = ("bernoulli", "gaussian")  # a VAE's decoder: Bernoulli logits, or N(sigmoid(logits), gamma^2 I)
 # The study's models: the AE and the VAE at ``latent_dim`` and at ``latent_dim_2d`` (each pair matched;
 # the source report compared its AE at 32 with its VAE at 2), the small pair drawn directly.
@@ -134,6 +135,8 @@ class VAE(nn.Module):
         self.latent = latent
         self.encoder = encoder(arch, layers, 2 * latent)  # mean and log-variance
         self.decoder = decoder(arch, layers, latent)
+        if likelihood not in LIKELIHOODS:
+            raise ValueError(f"unknown decoder likelihood {likelihood!r}; one of {', '.join(LIKELIHOODS)}")
         if likelihood == "gaussian":  # Dai & Wipf's loggamma_x: one log standard deviation for every pixel, 0 at first
             self.log_gamma = nn.Parameter(torch.zeros(()))
 

@@ -35,7 +35,8 @@ STUDY = ROOT / _P["study"]
 PLOTS = ROOT / _P["plots"]
 CURVES = ROOT / _P["curves"]
 REPORT = ROOT / _P["report"]
-OUTPUTS = tuple(ROOT / v for v in _P.values())  # every path above is some stage's output (or holds outputs)
+HOLDERS = (MODELS, EVAL, RUNS, CURVES)  # folders of per-run outputs (never replaced whole: each run's are)
+OUTPUTS = tuple(ROOT / v for v in _P.values() if ROOT / v not in HOLDERS)  # every other path above is an output
 FEATURES_FILE = "features.npy"  # inside FID_REFERENCE: [N_test, 2048] float32
 
 

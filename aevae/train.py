@@ -36,7 +36,7 @@ class DivergedError(StudyError):
 @dataclass
 class TrainResult:
     model: torch.nn.Module
-    curves: list[dict[str, float]]  # one row per epoch: epoch, train_<term>, val_<term>
+    curves: list[dict[str, float]]  # one row per epoch: epoch, train_<term>, val_<term>, what on_epoch measured
     best_epoch: int
     stopped: str  # "plateau" (the stopping rule) or "max_epochs"
 
@@ -83,11 +83,10 @@ def train(
 ) -> TrainResult:
     """Train model ``spec`` with Adam; return the best-on-validation model (on the CPU) and its curves.
 
-    ``on_epoch(model, epoch)``, if given, is called after each epoch's validation, the model in eval mode; the
-    measures it returns join that epoch's row of the curves (e.g. an FID against epochs). It must draw its
-    randomness from its own generator (``runtime.stream``), so training's stream, and the result, stay the
-    same with it or without it."""
-    if spec.likelihood != "bernoulli" and p.train.patience:
+    ``on_epoch(model, epoch)``, if given, is called after each epoch's validation (``_epoch_measures``: eval mode,
+    no gradients, the global random state restored), so training is the same with it or without it; the measures
+    it returns join that epoch's row of the curves (e.g. an FID against epochs)."""
+    if p.train.patience and not losses.has_floor(spec.likelihood):
         raise StudyError(f"train_{spec.name}: a {spec.likelihood} decoder's loss has no floor for the stopping rule; "
                          "set train.patience to 0 (a fixed number of epochs)")  # fmt: skip
     g = seed_everything(run_seed(p, replicate))
@@ -111,7 +110,7 @@ def train(
         if not math.isfinite(val["loss"]):
             raise _diverged(spec, p, f"the validation loss became {val['loss']} at epoch {epoch}")
         if on_epoch is not None:
-            row.update(on_epoch(model, epoch))
+            row.update(_epoch_measures(on_epoch, model, epoch, row, device))
         curves.append(row)
         log.info("%s epoch %d: %s", spec.name, epoch, ", ".join(f"{k}={v:.3f}" for k, v in row.items() if k != "epoch"))
         if val["loss"] < best:
@@ -130,6 +129,19 @@ def train(
         )
     model.load_state_dict(best_state)
     return TrainResult(model.cpu().eval(), curves, best_epoch, stopped)
+
+
+def _epoch_measures(on_epoch, model, epoch: int, row: dict, device: torch.device) -> dict[str, float]:
+    """``on_epoch(model, epoch)`` where it cannot change training: eval mode (batch norm's running statistics
+    untouched), no gradients, the global random state restored afterwards; its measures may not replace a
+    column of the curves (the stopping rule reads ``val_loss``)."""
+    model.eval()
+    with torch.no_grad(), torch.random.fork_rng(devices=[device] if device.type == "cuda" else []):
+        extra = on_epoch(model, epoch)
+    clash = sorted(set(extra) & set(row))
+    if clash:
+        raise ValueError(f"on_epoch returned {clash}, columns the curves already hold")
+    return extra
 
 
 def _train_epoch(model, opt, loss_fn, xt: torch.Tensor, batches, epoch: int, diverged) -> dict[str, torch.Tensor]:

@@ -9,7 +9,7 @@ import sys
 
 from aevae import fileio
 from aevae.campaign import config
-from aevae.campaign.paths import OUTPUTS, PATHS
+from aevae.campaign.paths import HOLDERS, OUTPUTS, PATHS
 from aevae.errors import StudyError, cli
 
 
@@ -18,7 +18,7 @@ def main() -> None:
     if args not in ([], ["--only-check"]):
         raise StudyError(f"usage: python -m stages.campaign_check [--only-check]; got {' '.join(args)}")
     config.load_checked()
-    fileio.check_pipeline_outputs(OUTPUTS)
+    fileio.check_pipeline_outputs(OUTPUTS, HOLDERS)
     if not args:
         fileio.write_text(PATHS["params_ok"], "campaign/params.yaml is valid with params.yaml\n")
 

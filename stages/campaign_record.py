@@ -23,6 +23,7 @@ from aevae.runtime import device
 
 def main() -> None:
     cfg, p = config.load_checked()
+    fileio.check_outputs(PATHS["runs"] / "record.json", PATHS["record"])  # before the work, not after it
     n, n_sel = cfg.fid_n["record"], cfg.record.select_n
     refs = {"ours": fid.load_reference(paths.FID_REFERENCE / paths.FEATURES_FILE, n),
             "dai_wipf": fid.load_reference(PATHS["reference"] / paths.FEATURES_FILE, n)}  # fmt: skip

@@ -75,6 +75,7 @@ def _figures(cfg, df, runs: dict, extra: dict, out) -> None:
 
 
 def main() -> None:
+    fileio.check_outputs(PATHS["results"], PATHS["report"], PATHS["figures"])  # before the work, not after it
     cfg, runs, missing, extra = _read_inputs()
     # everything is computed before anything is written: a bad input leaves the committed results whole
     try:
@@ -97,10 +98,11 @@ def main() -> None:
             f"({type(e).__name__}: {str(e)[:120]}); `git checkout -- {PATHS['runs'].relative_to(paths.ROOT)}` "
             "restores the committed ones, `make campaign` rebuilds them"
         ) from None
-    with fileio.atomic_dir(PATHS["figures"]) as tmp:  # a figure whose variants are gone does not outlive them
-        _figures(cfg, df, runs, extra, tmp)
-    fileio.write_text(PATHS["results"], csv)
-    fileio.write_text(PATHS["report"], report)
+    outputs = fileio.atomic_outputs(files=(PATHS["results"], PATHS["report"]), folders=(PATHS["figures"],))
+    with outputs as ([csv_tmp, report_tmp], [figures]):  # one set: a figure whose variants are gone goes too
+        _figures(cfg, df, runs, extra, figures)
+        csv_tmp.write_text(csv)
+        report_tmp.write_text(report)
     logging.info("campaign: %d runs; missing %s", len(runs), missing or "none")
 
 

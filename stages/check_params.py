@@ -21,7 +21,7 @@ def main() -> None:
     if args not in ([], ["--only-check"]):
         raise StudyError(f"usage: python -m stages.check_params [--only-check]; got {' '.join(args)}")
     params.load()
-    fileio.check_pipeline_outputs(paths.OUTPUTS)
+    fileio.check_pipeline_outputs(paths.OUTPUTS, paths.HOLDERS)
     if not args:
         fileio.write_text(paths.PARAMS_OK, "params.yaml is valid\n")
 

@@ -12,6 +12,7 @@ from aevae.runtime import int_seed
 
 def main() -> None:
     p = params.load()
+    fileio.check_outputs(paths.JUDGE, paths.JUDGE_METRICS)  # before the work, not after it
     t = time.perf_counter()
     tr, te = data.load_split("train"), data.load_split("test")
     net = judge.train(tr.x, tr.y, p.judge.epochs, int_seed(p.seed, "judge"))

@@ -37,6 +37,7 @@ def _curves(path) -> pd.DataFrame:
 
 def main() -> None:
     p = params.load()
+    fileio.check_outputs(paths.PLOTS, paths.REPORT, paths.STUDY)  # before the work, not after it
     test = data.load_split("test")
     floor = losses.entropy_floor(data.load_split("val").x)
     runs = {n: {r: _read(paths.metrics(n, r), lambda f: json.loads(f.read_text())) for r in p.replicates}
@@ -55,7 +56,9 @@ def main() -> None:
     small, large = ("ae_2d", "vae_2d"), ("ae", "vae")
     pairs = proto["ae"]["interpolation_classes"]
 
-    with fileio.atomic_dir(paths.PLOTS) as out:
+    rel = os.path.relpath(paths.PLOTS, paths.REPORT.parent)
+    outputs = fileio.atomic_outputs(files=(paths.REPORT, paths.STUDY), folders=(paths.PLOTS,))
+    with outputs as ([report_tmp, study_tmp], [out]):  # figures, report and summary replaced as one set
         for names, name in ((small, "latent_map_2d.png"), (large, "latent_map.png")):
             plots.latent_map({n: np.asarray(arr[n]["latent_2d"]) for n in names},
                              {n: proto[n]["latent_2d"] for n in names}, test.y, acc, labels, out / name)  # fmt: skip
@@ -69,9 +72,8 @@ def main() -> None:
                              out / "interpolations.png")  # fmt: skip
         plots.curves({n: [curves[n][r] for r in p.replicates] for n in NAMES}, labels, floor, out / "curves.png")
         plots.metrics_bars(study.stats, labels, out / "metrics.png")
-    rel = os.path.relpath(paths.PLOTS, paths.REPORT.parent)
-    fileio.write_text(paths.REPORT, report.render(study, rel))
-    fileio.write_json(paths.STUDY, report.summary(study))
+        report_tmp.write_text(report.render(study, rel))
+        fileio.dump_json(study_tmp, report.summary(study))
 
 
 if __name__ == "__main__":

@@ -332,7 +332,11 @@ BAD = {
     ),
     "a learned gamma on an AE": (
         lambda r: r["variants"]["ae_z2"].update(likelihood="gaussian"),
-        "variants.ae_z2.likelihood: a gaussian decoder is a VAE's only (model: vae); a ae is bernoulli",
+        "variants.ae_z2.likelihood: a gaussian decoder is a VAE's only (model: vae); model ae is bernoulli only",
+    ),
+    "FID against epochs on an AE": (
+        lambda r: r["variants"]["ae_z2"].update(fid_every=2),
+        "variants.ae_z2.fid_every: FID against epochs is drawn from a VAE's prior (model: vae); model ae",
     ),
     "an unknown likelihood": (
         lambda r: r["variants"]["vae_z2"].update(likelihood="laplace"),
@@ -405,7 +409,7 @@ def test_stage_usage_errors_are_one_line(args):
 
 
 def test_fid_against_epochs_scores_the_same_codes_every_fid_every_epochs():
-    p = params.from_dict({"data": {"subset": 400, "val_size": 100}, "evaluate": {"fid_samples": 60,
+    p = params.from_dict({"data": {"subset": 400, "val_size": 100}, "evaluate": {"fid_samples": 80,
                                                                                  "fid_samples_seed": 60}})  # fmt: skip
     cfg = config.load_config()
     v = dataclasses.replace(cfg.variants["vae_z2"], fid_every=2)

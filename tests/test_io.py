@@ -87,6 +87,72 @@ def test_an_output_set_is_replaced_whole_or_not_at_all(tmp_path, monkeypatch):
     assert sorted(p.name for p in tmp_path.iterdir()) == ["eval", "run.json"]
 
 
+def _a_set(tmp_path, value: str):
+    run, folder = tmp_path / "run.json", tmp_path / "eval"
+    with fileio.atomic_outputs(files=(run,), folders=(folder,)) as ([js], [d]):
+        (d / "a.npy").write_text(value)
+        fileio.dump_json(js, {"v": value})
+    return run, folder
+
+
+def _state(tmp_path):
+    return json.loads((tmp_path / "run.json").read_text())["v"], (tmp_path / "eval" / "a.npy").read_text()
+
+
+def test_a_failed_step_of_the_commit_puts_back_what_it_had_replaced(tmp_path, monkeypatch):
+    """The file is replaced first; the folder's rename then fails: the file goes back to its previous version."""
+    run, folder = _a_set(tmp_path, "old")
+    real = os.replace
+
+    def fail_on_the_folder(src, dst):
+        if Path(dst) == folder and str(src).endswith(".tmp"):
+            raise OSError(errno.EIO, "Input/output error", str(src))
+        real(src, dst)
+
+    monkeypatch.setattr(fileio.os, "replace", fail_on_the_folder)
+    with pytest.raises(fileio.OutputError, match=f"cannot write {folder}: Input/output error"):
+        _a_set(tmp_path, "new")
+    monkeypatch.undo()
+    assert _state(tmp_path) == ("old", "old")
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["eval", "run.json"]  # no temp, no set-aside copy
+
+
+def test_sigterm_during_the_commit_waits_until_the_set_is_whole(tmp_path, monkeypatch):
+    _a_set(tmp_path, "old")
+    real, sent = fileio._place, []
+
+    def place_then_kill(e):
+        real(e)
+        if not sent:  # after the first output is replaced, before the second
+            sent.append(os.kill(os.getpid(), signal.SIGTERM))
+
+    monkeypatch.setattr(fileio, "_place", place_then_kill)
+    previous = signal.signal(signal.SIGTERM, errors._terminate)
+    try:
+        with pytest.raises(errors.Terminated):
+            _a_set(tmp_path, "new")
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+    assert sent and _state(tmp_path) == ("new", "new")  # delivered once the commit had ended
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["eval", "run.json"]
+
+
+def test_a_holder_of_run_outputs_may_be_a_symlink_but_a_run_folder_may_not(tmp_path):
+    disk = tmp_path / "disk"
+    (disk / "vae-0").mkdir(parents=True)
+    holder = tmp_path / "data" / "eval"
+    holder.parent.mkdir()
+    holder.symlink_to(disk, target_is_directory=True)  # data/eval on a bigger disk: written into, never replaced
+    fileio.check_pipeline_outputs([tmp_path / "data" / "params.ok"], holders=[holder])
+    (disk / "vae-1").symlink_to(tmp_path, target_is_directory=True)
+    with pytest.raises(fileio.OutputError, match=f"cannot write {holder / 'vae-1'}: it is a symlink to {tmp_path}"):
+        fileio.check_pipeline_outputs([], holders=[holder])
+    (disk / "vae-1").unlink()
+    (disk / "vae-1").symlink_to(tmp_path / "gone")
+    with pytest.raises(fileio.OutputError, match="which does not exist; remove the link"):
+        fileio.check_pipeline_outputs([], holders=[holder])
+
+
 def test_an_output_folder_that_refuses_changes_is_named_before_the_work(tmp_path, monkeypatch):
     """An immutable folder (chattr +i, which refuses root too) or a read-only one: os.access says no."""
     locked = tmp_path / "eval"
@@ -94,7 +160,7 @@ def test_an_output_folder_that_refuses_changes_is_named_before_the_work(tmp_path
     real = os.access
     monkeypatch.setattr(fileio.os, "access", lambda p, mode: False if Path(p) == locked else real(p, mode))
     with pytest.raises(fileio.OutputError) as e:
-        fileio.check_pipeline_outputs([tmp_path / "run.json", tmp_path])
+        fileio.check_pipeline_outputs([tmp_path / "run.json"], holders=[tmp_path])
     assert str(e.value).startswith(f"cannot write {locked}: {locked} does not allow changes (its mode, its owner or "
                                    "an immutable flag); fix it (`ls -ld")  # fmt: skip
     assert "chattr -i" in str(e.value) and "\n" not in str(e.value)

@@ -255,8 +255,10 @@ def test_make_repro_checks_params_before_dvc_reads_them(runs, content, message):
     """DVC refuses a missing, empty or broken params.yaml in its own words (`Could not find 'replicates'`) before
     any stage runs; `make repro` runs the study's check first (`--only-check`: nothing written)."""
     a, _, _ = runs
-    f = a / "params.yaml"
-    original = f.read_text()
+    f, ok = a / "params.yaml", a / "data" / "params.ok"
+    original, stamp = f.read_text(), ok.stat().st_mtime_ns
+    only_check = [sys.executable, "-m", "stages.check_params", "--only-check"]
+    assert subprocess.run(only_check, cwd=a).returncode == 0 and ok.stat().st_mtime_ns == stamp  # nothing written
     try:
         f.unlink() if content is None else f.write_text(content)
         r = subprocess.run([sys.executable, "-m", "stages.check_params", "--only-check"], cwd=a, capture_output=True,

@@ -70,8 +70,9 @@ def test_a_learned_gamma_vae_trains_its_gamma_down_and_round_trips(tmp_path, spl
     assert gammas[-1] < gammas[0] < 1.0  # from gamma = 1, down as the fit improves
     path = tmp_path / "g.pt"
     fileio.save_torch(path, train.checkpoint(r, s, p, 0, CPU))
-    back, _ = train.load_model(path, expect=s, replicate=0)
-    assert back.log_gamma.item() == r.model.log_gamma.item() and "learned gamma" in s.label
+    back, declared = train.load_model(path, expect=s, replicate=0)
+    assert back.log_gamma.item() == r.model.log_gamma.item() and declared["spec"]["likelihood"] == "gaussian"
+    assert "learned gamma" in models.Spec(**{**declared["spec"], "layers": tuple(declared["spec"]["layers"])}).label
 
 
 def test_a_gaussian_decoder_needs_fixed_epochs_and_a_vae(splits):
@@ -84,19 +85,31 @@ def test_a_gaussian_decoder_needs_fixed_epochs_and_a_vae(splits):
 
 
 def test_an_epoch_hook_adds_its_measures_and_leaves_training_unchanged(splits):
-    p, s = small(), models.spec("vae", small())
+    """On the network with batch norm, a hook that draws from the global random state and runs the model: the
+    curves (but its column), the weights and batch norm's running statistics are those of a run without it, and
+    every training step still runs in train mode."""
+    p = small(model={"arch": "infogan", "infogan": {"channels": [8, 16], "hidden": 32}}, train={"epochs": 2})
+    s = models.spec("vae", p)
     xt, xv = splits["train"].x[:300], splits["val"].x[:100]
-    seen = []
+    seen, modes = [], []
 
     def hook(model, epoch):
-        seen.append((epoch, model.training))
-        return {"probe": float(torch.randn((), generator=torch.Generator().manual_seed(epoch)))}
+        seen.append((epoch, model.training, torch.is_grad_enabled()))
+        model(torch.rand(4, 784))  # a forward pass, and global randomness
+        return {"probe": float(torch.randn(()))}
 
-    plain, hooked = train.train(s, p, xt, xv, CPU), train.train(s, p, xt, xv, CPU, on_epoch=hook)
-    assert seen == [(1, False), (2, False)]
+    plain = train.train(s, p, xt, xv, CPU)
+    torch.nn.modules.module.register_module_forward_pre_hook(lambda m, a: modes.append(m.training))
+    try:
+        hooked = train.train(s, p, xt, xv, CPU, on_epoch=hook)
+    finally:
+        torch.nn.modules.module._global_forward_pre_hooks.clear()
+    assert seen == [(1, False, False), (2, False, False)]
     assert [{k: v for k, v in row.items() if k != "probe"} for row in hooked.curves] == plain.curves
-    assert all("probe" in row for row in hooked.curves)
+    assert all("probe" in row for row in hooked.curves) and True in modes
     assert fileio.torch_bytes(hooked.model.state_dict()) == fileio.torch_bytes(plain.model.state_dict())
+    with pytest.raises(ValueError, match=r"on_epoch returned \['val_loss'\], columns the curves already hold"):
+        train.train(s, p, xt, xv, CPU, on_epoch=lambda model, epoch: {"val_loss": 0.0})
 
 
 def test_each_architecture_reads_only_its_own_knobs():

@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal, NamedTuple
 
-from aevae import params
+from aevae import losses, metrics, params
 from aevae.campaign import two_stage
 from aevae.campaign.paths import PATHS
 from aevae.errors import StudyError
@@ -240,9 +240,12 @@ def load_config(path: Path | None = None) -> Config:
             raise CampaignError(f"{where}.gan: " + (need if var.model == "vaegan" else f"a {var.model} has none"))
         if var.model == "vaegan" and (var.beta != 1 or var.train != TrainOverride()):
             raise CampaignError(f"{where}: a vaegan trains by its gan knobs with beta 1; drop its beta and train keys")
+        if var.fid_every and var.model != "vae":
+            raise CampaignError(f"{where}.fid_every: FID against epochs is drawn from a VAE's prior (model: vae); "
+                                f"model {var.model} trains by another loop or has no prior: drop it")  # fmt: skip
         if var.likelihood != "bernoulli" and var.model != "vae":
             raise CampaignError(f"{where}.likelihood: a {var.likelihood} decoder is a VAE's only (model: vae); "
-                                f"a {var.model} is bernoulli")  # fmt: skip
+                                f"model {var.model} is bernoulli only")  # fmt: skip
         if var.gan is not None and len(var.gan.channels) != 2:
             raise CampaignError(f"{where}.gan.channels: {list(var.gan.channels)} must name 2 convolutions' channels")
         variants[name] = dataclasses.replace(var, name=name)
@@ -311,7 +314,7 @@ def has_measure(v: Variant, key: str) -> bool:
     """Whether a run of variant ``v`` records measure ``key``: a VAE's bounds only for VAE kinds, a sampler's
     measures only for the samplers the kind has (``SAMPLERS``) or the variant adds."""
     m = measures()[key]
-    if m.vae_only and (v.kind == "ae" or v.likelihood != "bernoulli"):  # the bounds are the Bernoulli VAE's
+    if m.vae_only and not metrics.has_bounds(v.kind, v.likelihood):
         return False
     own = (*SAMPLERS.get(v.kind, {"normal": ""}), *v.samplers)
     sampler = next((s for s in (*SAMPLERS["ae"], *EXTRA_SAMPLERS) if key.endswith(f"_{s}")), None)
@@ -371,7 +374,7 @@ def check_with_study(cfg: Config, p: Params) -> None:
             )
     for name, v in cfg.variants.items():
         patience = p.train.patience if v.train.patience is None else v.train.patience
-        if v.likelihood != "bernoulli" and patience:
+        if patience and not losses.has_floor(v.likelihood):
             raise CampaignError(
                 f"variants.{name}.train.patience: {patience} (the study's train.patience unless set); a "
                 f"{v.likelihood} decoder's loss has no floor for the stopping rule: set it to 0 (fixed epochs)"

@@ -24,17 +24,15 @@ of epsilon-size); the codes of the training split only (the study holds a valida
 
 from __future__ import annotations
 
-import math
-
 import numpy as np
 import torch
 from torch import nn
 
+from aevae import losses
 from aevae.errors import StudyError
 from aevae.runtime import int_seed, seed_everything, stream
 
 NAMES = ("two_stage",)  # the ex-post samplers the campaign adds to the study's (``sample``)
-HALF_LOG_TWO_PI = 0.5 * math.log(2 * math.pi)
 
 
 class _Half(nn.Module):
@@ -76,7 +74,7 @@ class SecondStage(nn.Module):
         mu, log_sd = self.encoder(z).chunk(2, dim=1)
         u = mu + torch.randn_like(mu) * log_sd.exp()
         log_gamma = self.log_gamma.clamp(min=self.MIN_LOG_GAMMA)
-        nll = ((z - self.decoder(u)) / log_gamma.exp()).square().sum(1) / 2 + self.dim * (log_gamma + HALF_LOG_TWO_PI)
+        nll = losses.gaussian_nll_of_mean(self.decoder(u), z, log_gamma)
         kl = (mu.square() + (2 * log_sd).exp() - 2 * log_sd - 1).sum(1) / 2
         return (nll + kl).mean()
 
