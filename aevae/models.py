@@ -34,21 +34,38 @@ def mlp(sizes: list[int]) -> nn.Sequential:
     return nn.Sequential(*layers)
 
 
+DAI_WIPF_BN_MOMENTUM = 0.001  # their batch norm's moving averages decay 0.999 (network/util.py); torch's default 0.1
+
+
+def _dai_wipf_init(net: nn.Sequential) -> nn.Sequential:
+    """Their initialisation (network/util.py): convolution weights from a normal of sd 0.02 truncated at two sd,
+    fully connected and transposed-convolution weights from a normal of sd 0.02, biases 0; batch norm at 1 and 0."""
+    for m in net.modules():
+        if isinstance(m, nn.Conv2d):
+            nn.init.trunc_normal_(m.weight, std=0.02, a=-0.04, b=0.04)
+        elif isinstance(m, nn.Linear | nn.ConvTranspose2d):
+            nn.init.normal_(m.weight, std=0.02)
+        if isinstance(m, nn.Conv2d | nn.Linear | nn.ConvTranspose2d):
+            nn.init.zeros_(m.bias)
+    return net
+
+
 def _infogan_encoder(layers: tuple[int, ...], out: int) -> nn.Sequential:
     """Dai & Wipf's encoder: conv 4x4/2 + leaky ReLU (0.2), conv 4x4/2 + BN + leaky ReLU, fc + BN + leaky
-    ReLU, then the linear head (docs/dai_wipf_protocol.md; their later code's spectral norm left out)."""
+    ReLU, then the linear head, initialised and normalised as theirs (docs/dai_wipf_protocol.md; their later
+    code's spectral norm left out, and the head gives a log-variance where theirs gives 1e-6 + softplus(sd))."""
     *channels, hidden = layers
     mods: list[nn.Module] = [nn.Unflatten(1, (1, SIDE, SIDE))]
     c_in = 1
     for i, c in enumerate(channels):
         mods += [nn.Conv2d(c_in, c, 4, stride=2, padding=1)]
-        mods += [nn.BatchNorm2d(c)] if i > 0 else []
+        mods += [nn.BatchNorm2d(c, momentum=DAI_WIPF_BN_MOMENTUM)] if i > 0 else []
         mods += [nn.LeakyReLU(0.2)]
         c_in = c
     side = SIDE >> len(channels)
-    mods += [nn.Flatten(), nn.Linear(c_in * side * side, hidden), nn.BatchNorm1d(hidden), nn.LeakyReLU(0.2),
-             nn.Linear(hidden, out)]  # fmt: skip
-    return nn.Sequential(*mods)
+    mods += [nn.Flatten(), nn.Linear(c_in * side * side, hidden), nn.BatchNorm1d(hidden, momentum=DAI_WIPF_BN_MOMENTUM),
+             nn.LeakyReLU(0.2), nn.Linear(hidden, out)]  # fmt: skip
+    return _dai_wipf_init(nn.Sequential(*mods))
 
 
 def _infogan_decoder(layers: tuple[int, ...], latent: int) -> nn.Sequential:
@@ -56,18 +73,19 @@ def _infogan_decoder(layers: tuple[int, ...], latent: int) -> nn.Sequential:
     *channels, hidden = layers
     side = SIDE >> len(channels)
     rev = list(reversed(channels))
+    bn = DAI_WIPF_BN_MOMENTUM
     mods: list[nn.Module] = [
-        nn.Linear(latent, hidden), nn.BatchNorm1d(hidden), nn.ReLU(),
-        nn.Linear(hidden, rev[0] * side * side), nn.BatchNorm1d(rev[0] * side * side), nn.ReLU(),
+        nn.Linear(latent, hidden), nn.BatchNorm1d(hidden, momentum=bn), nn.ReLU(),
+        nn.Linear(hidden, rev[0] * side * side), nn.BatchNorm1d(rev[0] * side * side, momentum=bn), nn.ReLU(),
         nn.Unflatten(1, (rev[0], side, side)),
     ]  # fmt: skip
     for i, c in enumerate(rev):
         c_out = rev[i + 1] if i + 1 < len(rev) else 1
         mods.append(nn.ConvTranspose2d(c, c_out, 4, stride=2, padding=1))
         if c_out != 1:
-            mods += [nn.BatchNorm2d(c_out), nn.ReLU()]
+            mods += [nn.BatchNorm2d(c_out, momentum=bn), nn.ReLU()]
     mods.append(nn.Flatten())
-    return nn.Sequential(*mods)
+    return _dai_wipf_init(nn.Sequential(*mods))
 
 
 def encoder(arch: str, layers: tuple[int, ...], out: int) -> nn.Module:

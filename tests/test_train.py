@@ -45,6 +45,14 @@ def test_infogan_is_dai_and_wipfs_network():
                                              likelihood="gaussian"))  # fmt: skip
     assert sum(t.numel() for t in gamma.parameters()) == 13_331_586  # theirs, log-gamma included
     assert gamma.log_gamma.item() == 0.0  # their loggamma_x starts at 0: gamma = 1
+    # their initialisation and batch norm (network/util.py): weights sd 0.02 (convolutions truncated at 2 sd),
+    # biases 0, moving averages with decay 0.999
+    convs = [m for m in gamma.modules() if isinstance(m, torch.nn.Conv2d)]
+    dense = [m for m in gamma.modules() if isinstance(m, torch.nn.Linear | torch.nn.ConvTranspose2d)]
+    assert all(m.weight.abs().max() <= 0.04 and m.bias.abs().max() == 0 for m in convs)
+    big = max(dense, key=lambda m: m.weight.numel())
+    assert big.weight.std().item() == pytest.approx(0.02, rel=0.01) and big.bias.abs().max() == 0
+    assert {m.momentum for m in gamma.modules() if isinstance(m, torch.nn.modules.batchnorm._BatchNorm)} == {0.001}
 
 
 def test_gaussian_nll_is_the_normal_density_with_the_learned_gamma():
