@@ -24,7 +24,7 @@ from scipy.stats import norm
 from aevae import continuity, fid, judge, metrics, samplers
 from aevae.data import Split
 from aevae.errors import StudyError
-from aevae.models import Spec
+from aevae.models import PIXELS, Spec
 from aevae.params import Params
 from aevae.runtime import int_seed, stream
 
@@ -93,7 +93,7 @@ def figure_pairs(y: np.ndarray) -> list[tuple[int, int]]:
 def lines(model, z_ends: np.ndarray, device: torch.device) -> np.ndarray:
     """``[P, INTERP_STEPS, 784]``: decoded straight lines between code pairs ``z_ends: [P, 2, D]``."""
     if len(z_ends) == 0:
-        return np.zeros((0, INTERP_STEPS, 784), np.float32)
+        return np.zeros((0, INTERP_STEPS, PIXELS), np.float32)
     t = np.linspace(0, 1, INTERP_STEPS, dtype=np.float32)[None, :, None]
     z = (1 - t) * z_ends[:, :1] + t * z_ends[:, 1:]
     return decode(model, z.reshape(-1, z.shape[-1]), device).reshape(len(z_ends), INTERP_STEPS, -1)

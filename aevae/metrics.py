@@ -17,6 +17,7 @@ from threadpoolctl import threadpool_limits
 from torchmetrics.functional.image import peak_signal_noise_ratio, structural_similarity_index_measure
 
 from aevae import losses
+from aevae.params import SIDE
 
 SSIM_KW = dict(gaussian_kernel=True, sigma=1.5, kernel_size=11, k1=0.01, k2=0.03, data_range=1.0)
 KNN_K = 10
@@ -25,7 +26,7 @@ CHUNK = 1000
 
 
 def _img(x) -> torch.Tensor:
-    return torch.as_tensor(np.asarray(x, dtype=np.float32)).reshape(-1, 1, 28, 28)
+    return torch.as_tensor(np.asarray(x, dtype=np.float32)).reshape(-1, 1, SIDE, SIDE)
 
 
 def mse(x, x_hat) -> float:
@@ -63,7 +64,7 @@ def sharpness(x, x_hat) -> float:
     sqrt(dx^2 + dy^2) on the 27 x 27 pixels where both exist, averaged over pixels and images."""
 
     def grad(a) -> float:
-        img = np.asarray(a, np.float64).reshape(-1, 28, 28)
+        img = np.asarray(a, np.float64).reshape(-1, SIDE, SIDE)
         dx, dy = np.diff(img, axis=2)[:, :-1, :], np.diff(img, axis=1)[:, :, :-1]
         return float(np.sqrt(dx * dx + dy * dy).mean())
 

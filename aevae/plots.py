@@ -14,6 +14,7 @@ import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 
 from aevae.data import CLASSES  # noqa: E402
+from aevae.params import SIDE  # noqa: E402
 from aevae.study import METRICS  # noqa: E402
 
 COLORS = {"ae": "#1f77b4", "vae": "#d62728", "ae_2d": "#9467bd", "vae_2d": "#2ca02c"}
@@ -29,7 +30,8 @@ plt.rcParams.update(
 )
 
 
-def _save(fig, path: Path) -> None:
+def save_figure(fig, path: Path) -> None:
+    """Write ``fig`` to ``path`` atomically as a PNG without a software tag (equal figures, equal bytes); close it."""
     from aevae import fileio
 
     with fileio.atomic_path(path) as tmp:
@@ -37,13 +39,13 @@ def _save(fig, path: Path) -> None:
     plt.close(fig)
 
 
-def _tiles(images: np.ndarray, rows: int, cols: int, pad: int = 1) -> np.ndarray:
+def tiles(images: np.ndarray, rows: int, cols: int, pad: int = 1) -> np.ndarray:
     """``[rows * cols, 784]`` -> one ``[rows * 29, cols * 29]`` mosaic with 1-px light-gray gutters."""
-    side = 28 + pad
+    side = SIDE + pad
     out = GUTTER * np.ones((rows * side - pad, cols * side - pad), np.float32)
     for i, img in enumerate(np.asarray(images)[: rows * cols]):
         r, c = divmod(i, cols)
-        out[r * side : r * side + 28, c * side : c * side + 28] = img.reshape(28, 28)
+        out[r * side : r * side + SIDE, c * side : c * side + SIDE] = img.reshape(SIDE, SIDE)
     return out
 
 
@@ -62,7 +64,7 @@ def reconstructions(x: np.ndarray, y: np.ndarray, recon: dict[str, np.ndarray], 
     rows = [("Original", x[idx])] + [(labels[k], recon[k][idx]) for k in recon]
     fig, axes = plt.subplots(len(rows), 1, figsize=(len(idx) * 0.55, len(rows) * 0.75 + 0.6))
     for ax, (label, imgs) in zip(axes, rows, strict=True):
-        ax.imshow(_tiles(imgs, 1, len(idx)), cmap="gray_r", vmin=0, vmax=1)
+        ax.imshow(tiles(imgs, 1, len(idx)), cmap="gray_r", vmin=0, vmax=1)
         ax.set_xticks([]), ax.set_yticks([])
         ax.set_ylabel(label, rotation=0, ha="right", va="center")
     side = 29
@@ -70,7 +72,7 @@ def reconstructions(x: np.ndarray, y: np.ndarray, recon: dict[str, np.ndarray], 
     axes[0].set_xticklabels(CLASSES, fontsize=8)
     axes[0].xaxis.tick_top()
     fig.suptitle("Test-set reconstructions of the same images (a VAE decodes its posterior mean)", y=1.02)
-    _save(fig, path)
+    save_figure(fig, path)
 
 
 def latent_map(maps: dict[str, np.ndarray], how: dict[str, str], y: np.ndarray, acc: dict[str, str],
@@ -90,7 +92,7 @@ def latent_map(maps: dict[str, np.ndarray], how: dict[str, str], y: np.ndarray, 
     fig.legend(handles, names, loc="center right", markerscale=5, frameon=False, title="class")
     fig.subplots_adjust(right=0.88, top=0.8)
     fig.suptitle("Test codes coloured by class (VAE: posterior means)", y=0.98)
-    _save(fig, path)
+    save_figure(fig, path)
 
 
 def manifold(grids: dict[str, np.ndarray], how: dict[str, str], labels: dict[str, str], path: Path) -> None:
@@ -98,12 +100,12 @@ def manifold(grids: dict[str, np.ndarray], how: dict[str, str], labels: dict[str
     fig, axes = plt.subplots(1, len(grids), figsize=(6.5 * len(grids), 7))
     for ax, (k, grid) in zip(np.atleast_1d(axes), grids.items(), strict=True):
         g = grid.shape[0]
-        ax.imshow(_tiles(grid.reshape(g * g, -1), g, g), cmap="gray_r", vmin=0, vmax=1)
+        ax.imshow(tiles(grid.reshape(g * g, -1), g, g), cmap="gray_r", vmin=0, vmax=1)
         ax.set_xticks([]), ax.set_yticks([])
         ax.set_xlabel("latent direction 1  \u2192")
         ax.set_ylabel("latent direction 2  \u2192")
         ax.set_title(f"{labels[k]}\n{how[k].replace(' along: ', chr(10) + 'along: ')}", fontsize=9)
-    _save(fig, path)
+    save_figure(fig, path)
 
 
 def samples(gen: dict[str, dict[str, np.ndarray]], labels: dict[str, str], sampler_labels: dict[str, str],
@@ -115,11 +117,11 @@ def samples(gen: dict[str, dict[str, np.ndarray]], labels: dict[str, str], sampl
         for ax in row:
             ax.axis("off")
         for ax, (name, s) in zip(row, by_sampler.items(), strict=False):
-            ax.imshow(_tiles(s, n, n), cmap="gray_r", vmin=0, vmax=1)
+            ax.imshow(tiles(s, n, n), cmap="gray_r", vmin=0, vmax=1)
             ax.set_title(f"{labels[k]}\nz ~ {sampler_labels[name]}", fontsize=9)
     fig.suptitle("Generated images: every model, every sampler")
     fig.tight_layout(rect=(0, 0, 1, 1 - 0.35 / fig.get_figheight()))  # the title clear of the first row's
-    _save(fig, path)
+    save_figure(fig, path)
 
 
 def interpolations(interp: dict[str, np.ndarray], pairs, similar: list[bool], path: Path) -> None:
@@ -127,7 +129,7 @@ def interpolations(interp: dict[str, np.ndarray], pairs, similar: list[bool], pa
     fig, axes = plt.subplots(n_pairs, 1, figsize=(steps * 0.6 * 1.1, n_pairs * 1.45 + 0.4))
     for i, ax in enumerate(np.atleast_1d(axes)):
         rows = np.concatenate([interp[k][i] for k in interp])
-        ax.imshow(_tiles(rows, len(interp), steps), cmap="gray_r", vmin=0, vmax=1)
+        ax.imshow(tiles(rows, len(interp), steps), cmap="gray_r", vmin=0, vmax=1)
         ax.set_xticks([])
         ax.set_yticks([(j + 0.5) * 29 for j in range(len(interp))])
         ax.set_yticklabels([k.upper() for k in interp], fontsize=7)
@@ -136,7 +138,7 @@ def interpolations(interp: dict[str, np.ndarray], pairs, similar: list[bool], pa
         ax.set_title(f"{CLASSES[a]} \u2192 {CLASSES[b]} ({kind})", fontsize=9)
     fig.suptitle("Straight lines in latent space between two test images, decoded")
     fig.tight_layout(rect=(0, 0, 1, 1 - 0.3 / fig.get_figheight()))
-    _save(fig, path)
+    save_figure(fig, path)
 
 
 def curves(tables: dict[str, list[pd.DataFrame]], labels: dict[str, str], floor: float, path: Path) -> None:
@@ -163,7 +165,7 @@ def curves(tables: dict[str, list[pd.DataFrame]], labels: dict[str, str], floor:
         ax.legend(fontsize=6, frameon=False)
     fig.suptitle("Training curves")
     fig.tight_layout()
-    _save(fig, path)
+    save_figure(fig, path)
 
 
 def metrics_bars(stats: dict[str, dict], labels: dict[str, str], path: Path) -> None:
@@ -185,4 +187,4 @@ def metrics_bars(stats: dict[str, dict], labels: dict[str, str], path: Path) -> 
     fig.suptitle("Test-set metrics: mean and spread (error bars) per model; " + ", ".join(
         f"{k.upper()} = {v}" for k, v in labels.items()), fontsize=9)  # fmt: skip
     fig.tight_layout()
-    _save(fig, path)
+    save_figure(fig, path)

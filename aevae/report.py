@@ -17,7 +17,7 @@ import pandas as pd
 from scipy import stats as st
 
 from aevae import losses
-from aevae.models import Spec
+from aevae.models import PIXELS, Spec
 from aevae.params import Params
 from aevae.study import BINOMIAL_N, METRICS, SAMPLER_LABELS
 
@@ -644,12 +644,12 @@ def _judge(study: Study) -> list[str]:
 def _setup(study: Study) -> list[str]:
     """Data, models, training, samplers and the FID protocol."""
     p = study.p
-    arch = f"dense MLP 784-{'-'.join(map(str, p.model.layers))}-latent" if p.model.arch == "dense" else (
+    arch = f"dense MLP {PIXELS}-{'-'.join(map(str, p.model.layers))}-latent" if p.model.arch == "dense" else (
         f"{p.model.arch}, layers {list(p.model.layers)}")  # fmt: skip
     return [
         "## Setup",
         "",
-        f"- Data: Fashion-MNIST, pixels in [0, 1], flattened to 784; {p.n_train_total - p.data.val_size} train, "
+        f"- Data: Fashion-MNIST, pixels in [0, 1], flattened to {PIXELS}; {p.n_train_total - p.data.val_size} train, "
         f"{p.data.val_size} validation (seeded split), {p.n_test} test images.",
         f"- Models: {arch}, mirrored decoder; VAE beta = {p.vae.beta}. Seeds: {p.seed} + replicate, replicates "
         f"{list(p.replicates)}.",

@@ -20,14 +20,14 @@ LABELS = {"ae": "AE (latent 32)", "vae": "VAE (latent 32)"}
 def drawn(monkeypatch, tmp_path):
     """Calls a figure function, returns its figure (saved as usual: the PNG is checked)."""
     figures = []
-    save = plots._save
+    save = plots.save_figure
 
     def keep(fig, path):
         figures.append(fig)
         save(fig, path)
         assert path.read_bytes()[:8] == PNG
 
-    monkeypatch.setattr(plots, "_save", keep)
+    monkeypatch.setattr(plots, "save_figure", keep)
 
     def draw(fn, *args, **kwargs):
         fn(*args, tmp_path / f"{fn.__name__}.png", **kwargs)
@@ -55,12 +55,12 @@ def test_reconstructions_rows_are_the_originals_then_each_model(drawn):
     idx = plots.example_indices(y)
     assert list(idx[:4]) == [0, 1, 5, 6]  # the first two of each class, class by class
     for ax, imgs in zip(fig.axes, (x, recon["ae"], recon["vae"]), strict=True):
-        np.testing.assert_array_equal(ax.get_images()[0].get_array(), plots._tiles(imgs[idx], 1, len(idx)))
+        np.testing.assert_array_equal(ax.get_images()[0].get_array(), plots.tiles(imgs[idx], 1, len(idx)))
 
 
 def test_tiles_put_each_image_in_its_cell_with_gutters():
     imgs = np.stack([np.full(784, v, np.float32) for v in (0.1, 0.2, 0.3, 0.4, 0.5, 0.6)])
-    out = plots._tiles(imgs, 2, 3)
+    out = plots.tiles(imgs, 2, 3)
     assert out.shape == (2 * 29 - 1, 3 * 29 - 1)
     assert out[0, 0] == np.float32(0.1) and out[0, 29] == np.float32(0.2) and out[29, 58] == np.float32(0.6)
     assert out[28, 0] == plots.GUTTER and out[0, 28] == plots.GUTTER
@@ -94,7 +94,7 @@ def test_manifold_draws_each_grid_whole(drawn):
     assert len(fig.axes) == 2
     for ax, k in zip(fig.axes, grids, strict=True):
         # row r, column c of the mosaic is grid[r, c]: the grid drawn whole, in its order
-        np.testing.assert_array_equal(ax.get_images()[0].get_array(), plots._tiles(grids[k].reshape(g * g, -1), g, g))
+        np.testing.assert_array_equal(ax.get_images()[0].get_array(), plots.tiles(grids[k].reshape(g * g, -1), g, g))
         assert ax.get_title().startswith(LABELS[k]) and "\nalong: z1, z2" in ax.get_title()
 
 
@@ -108,7 +108,7 @@ def test_samples_has_a_row_per_model_and_a_panel_per_sampler(drawn):
     assert drawn_titles == [f"{LABELS[k]}\nz ~ {names[s]}" for k in gen for s in gen[k]]
     empty = fig.axes[5]
     assert not empty.axison and not empty.get_images()
-    np.testing.assert_array_equal(fig.axes[3].get_images()[0].get_array(), plots._tiles(gen["vae"]["normal"], 4, 4))
+    np.testing.assert_array_equal(fig.axes[3].get_images()[0].get_array(), plots.tiles(gen["vae"]["normal"], 4, 4))
 
 
 def test_interpolations_name_each_pair_and_its_kind(drawn):
@@ -119,7 +119,7 @@ def test_interpolations_name_each_pair_and_its_kind(drawn):
                             f"{CLASSES[1]} \u2192 {CLASSES[3]} (dissimilar classes)"]  # fmt: skip
     assert [t.get_text() for t in fig.axes[0].get_yticklabels()] == ["AE", "VAE"]
     rows = np.concatenate([interp["ae"][1], interp["vae"][1]])
-    np.testing.assert_array_equal(fig.axes[1].get_images()[0].get_array(), plots._tiles(rows, 2, 11))
+    np.testing.assert_array_equal(fig.axes[1].get_images()[0].get_array(), plots.tiles(rows, 2, 11))
 
 
 def _curve(epochs: int, vae: bool) -> pd.DataFrame:

@@ -15,7 +15,7 @@ from aevae import losses, metrics, params
 from aevae.campaign import two_stage
 from aevae.campaign.paths import PATHS
 from aevae.errors import StudyError
-from aevae.models import Spec
+from aevae.models import PIXELS, Spec
 from aevae.params import MIN_FID, N_TEST, N_TRAIN, Params, bounds
 from aevae.samplers import SAMPLERS
 
@@ -58,7 +58,7 @@ class Variant:
     family: str = ""
     model: Literal["ae", "vae", "cvae", "vaegan"] = "vae"
     arch: Literal["dense", "conv", "infogan"] = "dense"
-    latent: int = field(default=32, metadata=bounds(1, 784))
+    latent: int = field(default=32, metadata=bounds(1, PIXELS))
     layers: tuple[int, ...] = field(default=(), metadata=bounds(1, 8192))  # empty: the study's model.<arch>
     beta: float = field(default=1.0, metadata=bounds(0, 1000))
     likelihood: Literal["bernoulli", "gaussian"] = "bernoulli"  # the decoder's; gaussian: Dai & Wipf's learned gamma

@@ -187,7 +187,7 @@ def sweep_figure(df: pd.DataFrame, variants: list[str], path: Path) -> None:
     axes[0][0].legend(frameon=False)
     fig.suptitle("Latent size: every measure against it (one seed per size)")
     fig.tight_layout()
-    plots._save(fig, path)
+    plots.save_figure(fig, path)
 
 
 def beta_figure(df: pd.DataFrame, variants: list[str], path: Path) -> None:
@@ -205,7 +205,7 @@ def beta_figure(df: pd.DataFrame, variants: list[str], path: Path) -> None:
         ax.set_title(f"{metrics[key].label}\n({metrics[key].better})", fontsize=8)
     fig.suptitle("beta-VAE (dense, latent 32, one seed per beta): reconstruction against latent structure")
     fig.tight_layout()
-    plots._save(fig, path)
+    plots.save_figure(fig, path)
 
 
 def samples_figure(panels: dict[str, np.ndarray], path: Path, title: str, cols: int = 10, rows: int = 10,
@@ -218,7 +218,7 @@ def samples_figure(panels: dict[str, np.ndarray], path: Path, title: str, cols: 
                              squeeze=False)  # fmt: skip
     for ax, (name, images) in zip(axes.flat, panels.items(), strict=False):
         k = min(len(images), rows * cols)
-        ax.imshow(plots._tiles(images[:k], math.ceil(k / cols), cols), cmap="gray_r", vmin=0, vmax=1)
+        ax.imshow(plots.tiles(images[:k], math.ceil(k / cols), cols), cmap="gray_r", vmin=0, vmax=1)
         ax.set_title(name, fontsize=8)
         ax.set_yticks([29 * i + 13.5 for i in range(len(row_labels))], row_labels, fontsize=7)
         ax.set_xticks([])
@@ -228,7 +228,7 @@ def samples_figure(panels: dict[str, np.ndarray], path: Path, title: str, cols: 
         ax.axis("off")
     fig.suptitle(title, fontsize=10)
     fig.tight_layout(rect=(0, 0, 1, 1 - 0.4 / fig.get_figheight()))  # keep the title clear of the panels'
-    plots._save(fig, path)
+    plots.save_figure(fig, path)
 
 
 # ------------------------------------------------------------------ text

@@ -15,7 +15,7 @@ from aevae import judge as judge_module
 from aevae.campaign import config, protocol, two_stage, vaegan
 from aevae.campaign.config import Config, Variant, spec, variant_params
 from aevae.data import Split
-from aevae.params import Params
+from aevae.params import SIDE, Params
 from aevae.runtime import stream
 
 FIGURE_SAMPLES = evaluate.FIGURE_SAMPLES  # generated images kept per sampler for the figures (8 x 8)
@@ -204,7 +204,7 @@ def record_scores(images: np.ndarray, p: Params, net, refs: dict, what: str):
     feats = {"ours": fid.features(u8, net, desc=f"{what}, our protocol"),
              "dai_wipf": protocol.features(theirs, net, desc=what)}  # fmt: skip
     out = {name: _scores(refs[name][:n], f, p, f"record {name}") for name, f in feats.items()}
-    return out, {"ours": u8.numpy(), "dai_wipf": theirs.reshape(-1, 28, 28).numpy()}
+    return out, {"ours": u8.numpy(), "dai_wipf": theirs.reshape(-1, SIDE, SIDE).numpy()}
 
 
 RECORD_PROTOCOLS = {
