@@ -48,6 +48,15 @@ def describe_os_error(e: OSError, what: str | None = None) -> str:
     return line + (f"; {fix}, then re-run the stage" if fix else "")
 
 
+def only_check(stage: str) -> bool:
+    """The one flag of a check stage (``stages.<stage>``): True for ``--only-check`` (check, write nothing),
+    False for no argument; anything else is refused with the usage line."""
+    args = sys.argv[1:]
+    if args not in ([], ["--only-check"]):
+        raise StudyError(f"usage: python -m stages.{stage} [--only-check]; got {' '.join(args)}")
+    return bool(args)
+
+
 def cli(main: Callable[[], None]) -> None:
     """Run a stage's ``main``; a user-fixable failure prints one line to stderr instead of a traceback.
 

@@ -12,6 +12,7 @@ from torch import nn
 
 from aevae import data
 from aevae.errors import StudyError
+from aevae.params import SIDE
 from aevae.runtime import progress, seed_everything
 
 CLASSES = len(data.CLASSES)
@@ -26,10 +27,10 @@ class Judge(nn.Module):
     def __init__(self):
         super().__init__()
         self.body = nn.Sequential(
-            nn.Unflatten(1, (1, 28, 28)),
+            nn.Unflatten(1, (1, SIDE, SIDE)),
             nn.Conv2d(1, 32, 3, padding=1), nn.ReLU(), nn.MaxPool2d(2),
             nn.Conv2d(32, 64, 3, padding=1), nn.ReLU(), nn.MaxPool2d(2),
-            nn.Flatten(), nn.Linear(64 * 7 * 7, 128), nn.ReLU(),
+            nn.Flatten(), nn.Linear(64 * (SIDE // 4) ** 2, 128), nn.ReLU(),
         )  # fmt: skip
         self.head = nn.Linear(128, CLASSES)
 

@@ -119,8 +119,8 @@ class JudgeParams:
 class Params:
     seed: int = field(default=0, metadata=bounds(0, 2**31))
     replicates: tuple[int, ...] = field(default=(0, 1, 2), metadata=bounds(0, 1000))
-    latent_dim: int = field(default=32, metadata=bounds(1, 784))
-    latent_dim_2d: int = field(default=2, metadata=bounds(1, 784))
+    latent_dim: int = field(default=32, metadata=bounds(1, SIDE * SIDE))
+    latent_dim_2d: int = field(default=2, metadata=bounds(1, SIDE * SIDE))
     data: DataParams = DataParams()
     model: ModelParams = ModelParams()
     train: TrainParams = TrainParams()

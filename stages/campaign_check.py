@@ -5,21 +5,17 @@ bad value stops DVC first.
 ``--only-check``: the same checks, nothing written (what `make campaign` runs before DVC).
 """
 
-import sys
-
 from aevae import fileio
 from aevae.campaign import config
 from aevae.campaign.paths import HOLDERS, OUTPUTS, PATHS
-from aevae.errors import StudyError, cli
+from aevae.errors import cli, only_check
 
 
 def main() -> None:
-    args = sys.argv[1:]
-    if args not in ([], ["--only-check"]):
-        raise StudyError(f"usage: python -m stages.campaign_check [--only-check]; got {' '.join(args)}")
+    check_only = only_check("campaign_check")
     config.load_checked()
     fileio.check_pipeline_outputs(OUTPUTS, HOLDERS)
-    if not args:
+    if not check_only:
         fileio.write_text(PATHS["params_ok"], "campaign/params.yaml is valid with params.yaml\n")
 
 

@@ -10,19 +10,15 @@ params, or outputs that cannot be replaced (a read-only, immutable or symlinked 
 empty or broken params.yaml with its own words before any stage can speak.
 """
 
-import sys
-
 from aevae import fileio, params, paths
-from aevae.errors import StudyError, cli
+from aevae.errors import cli, only_check
 
 
 def main() -> None:
-    args = sys.argv[1:]
-    if args not in ([], ["--only-check"]):
-        raise StudyError(f"usage: python -m stages.check_params [--only-check]; got {' '.join(args)}")
+    check_only = only_check("check_params")
     params.load()
     fileio.check_pipeline_outputs(paths.OUTPUTS, paths.HOLDERS)
-    if not args:
+    if not check_only:
         fileio.write_text(paths.PARAMS_OK, "params.yaml is valid\n")
 
 
