@@ -38,6 +38,14 @@ def _read_inputs():
                 "`dvc repro campaign/dvc.yaml:record` rebuilds it"
             )
         extra["record"] = rec
+    extra["published"] = {}
+    for name in cfg.published_variants:
+        for seed in cfg.seeds_of(name):
+            f = PATHS["runs"] / f"published-{config.run_name(name, seed)}.json"
+            if f.is_file():
+                extra["published"][config.run_name(name, seed)] = config.read_json(f)
+            else:
+                missing.append(f.stem)
     return cfg, runs, missing, extra
 
 
@@ -66,9 +74,9 @@ def _figures(cfg, df, runs: dict, extra: dict, out) -> None:
     if "record" in extra:
         rec, shown = extra["record"], {}
         for family, r in rec["families"].items():
-            u8 = fileio.load_npy(PATHS["record"] / f"{family}-ours.npy")[:100]  # fewer on a small profile
+            theirs = fileio.load_npy(PATHS["record"] / f"{family}-dai_wipf.npy")[:100]  # fewer on a small profile
             label = f"{config.FAMILIES[family].label}: {r['variant']}, {r['sampler']} sampler"
-            shown[label] = u8.reshape(len(u8), -1) / 255.0
+            shown[label] = theirs.reshape(len(theirs), -1) / 255.0  # as scored: each min-max scaled, x 255
         n = len(next(iter(shown.values())))
         title = f"The record attempt: each family's best on validation images (first {n} of {rec['fid_n']:,} samples)"
         campaign_report.samples_figure(shown, out / "record.png", title)
@@ -81,7 +89,8 @@ def main() -> None:
     try:
         df = campaign_report.table(runs)
         results = campaign_report.tests(cfg, df)
-        extra["seconds"] = float(df["seconds"].sum()) + (extra["record"]["seconds"] if "record" in extra else 0.0)
+        extra["seconds"] = (float(df["seconds"].sum()) + (extra["record"]["seconds"] if "record" in extra else 0.0)
+                            + sum(r["seconds"] for r in extra["published"].values()))  # fmt: skip
         extra["device"] = ", ".join(
             sorted({r["protocol"]["device"] for r in runs.values() if "device" in r["protocol"]})
         )

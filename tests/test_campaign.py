@@ -4,6 +4,7 @@ conditional VAE, the config's one-line errors and the results table."""
 from __future__ import annotations
 
 import dataclasses
+import io
 import math
 import re
 import subprocess
@@ -17,7 +18,7 @@ import scipy.stats as st
 import torch
 import yaml
 
-from aevae import fid, losses, models, params, samplers, train
+from aevae import evaluate, fid, fileio, losses, models, params, samplers, train
 from aevae.campaign import config, protocol, run, two_stage, vaegan
 from aevae.campaign import report as campaign_report
 from aevae.campaign.paths import PATHS
@@ -118,6 +119,35 @@ def test_two_stage_refuses_a_batch_larger_than_the_codes():
         two_stage.two_stage(np.zeros((100, 2), np.float32), None, 5, 0, SHORT)
 
 
+def test_a_kept_second_stage_draws_what_its_fit_drew():
+    # the variant stage keeps the fit in its checkpoint; the published rows and the record draw from it
+    z, _ = _correlated_codes(600)
+    cfg = dataclasses.replace(SHORT, epochs=2)
+    fitted = two_stage.fit(z, None, 0, cfg)
+    np.testing.assert_array_equal(two_stage.draw(fitted, 50, 0), two_stage.two_stage(z, None, 50, 0, cfg))
+    loaded = torch.load(io.BytesIO(fileio.torch_bytes({"sampler_two_stage": fitted})), weights_only=True)
+    np.testing.assert_array_equal(two_stage.draw(loaded["sampler_two_stage"], 50, 0), two_stage.draw(fitted, 50, 0))
+    # run.draw takes the checkpoint's fit, never a new one: a fit of other codes draws those codes' density
+    p = params.from_dict(
+        {"data": {"subset": 400, "val_size": 100}, "evaluate": {"fid_samples": 100, "fid_samples_seed": 100}}
+    )
+    v = config.load_config().variants["vae_z2"]
+    model = models.build(config.spec(v, config.variant_params(p, v, config.load_config()))).eval()
+    other = two_stage.fit(z + 100.0, None, 0, cfg)
+    x = np.random.default_rng(0).uniform(size=(200, 784)).astype(np.float32)
+    full = dataclasses.replace(config.load_config(), two_stage=cfg)
+    drawn = run.draw(model, x, "two_stage", 20, full, p, "cpu", {"sampler_two_stage": other})
+    np.testing.assert_array_equal(drawn, evaluate.decode(model, two_stage.draw(other, 20, p.seed), "cpu"))
+
+
+def test_a_damaged_kept_second_stage_is_one_line():
+    fitted = two_stage.fit(_correlated_codes(300)[0], None, 0, dataclasses.replace(SHORT, epochs=1))
+    for bad in ({**fitted, "state": {}}, {**fitted, "width": "wide"}, {"loc": fitted["loc"]}):
+        with pytest.raises(StudyError, match="a saved second stage that does not load") as e:
+            two_stage.draw(bad, 5, 0)
+        assert "\n" not in str(e.value)
+
+
 def test_sample_names_the_known_samplers():
     with pytest.raises(ValueError, match="one of two_stage"):
         two_stage.sample("flow", np.zeros((10, 2)), 5, 0, None)
@@ -177,8 +207,8 @@ def test_the_record_selects_on_validation_images_by_family():
         {"data": {"subset": 400, "val_size": 100}, "evaluate": {"fid_samples": 100, "fid_samples_seed": 100}}
     )
     torch.manual_seed(0)
-    models_ = {n: models.build(config.spec(cfg.variants[n], config.variant_params(p, cfg.variants[n], cfg)))
-               for n in ("vae_z2", "ae_z2")}  # fmt: skip
+    models_ = {n: (models.build(config.spec(cfg.variants[n], config.variant_params(p, cfg.variants[n], cfg))), {})
+               for n in ("vae_z2", "ae_z2")}  # fmt: skip  # (model, checkpoint)
     r = np.random.default_rng(0)
     x_train, x_val = r.uniform(size=(200, 784)).astype(np.float32), r.uniform(size=(60, 784)).astype(np.float32)
     feats = lambda images, desc: np.asarray(images)[:, ::49].astype(np.float64)  # noqa: E731  (16 "features")
@@ -190,12 +220,12 @@ def test_the_record_selects_on_validation_images_by_family():
     ]
     reference = fid.Reference(feats(x_val[:40], ""))
     for c in selection:
-        images = run.draw(models_[c["variant"]], x_train, c["sampler"], 70, cfg, p, "cpu")
+        images = run.draw(models_[c["variant"]][0], x_train, c["sampler"], 70, cfg, p, "cpu")
         assert c["fid_validation"] == pytest.approx(reference.fid(feats(images[:40], "")), rel=1e-12)
     fitted = min(selection[1:], key=lambda c: c["fid_validation"])
     assert best["fitted"][:2] == (fitted["fid_validation"], (fitted["variant"], fitted["sampler"]))
     kept = best["fitted"][2]
-    drawn = run.draw(models_[fitted["variant"]], x_train, fitted["sampler"], 70, cfg, p, "cpu")
+    drawn = run.draw(models_[fitted["variant"]][0], x_train, fitted["sampler"], 70, cfg, p, "cpu")
     np.testing.assert_array_equal(kept, drawn[40:])  # the samples the selection did not see
     assert set(best) == {"prior", "fitted"} and len(best["prior"][2]) == 30
 
@@ -211,6 +241,11 @@ def test_the_committed_config_loads():
     assert all({c.first, c.second} <= set(cfg.replicated) for c in cfg.comparisons.values())
     assert all(len(t.variants) >= 5 for t in cfg.trends.values())
     assert cfg.seeds_of("vae_z32") == (0, 1, 2) and cfg.seeds_of("ae_z2") == (0,)
+    # the three rows of Dai & Wipf's table reproduced, each at three seeds; the 2-Stage VAE's first stage is the
+    # learned-gamma VAE (one model, two rows)
+    assert cfg.published == {"vae": ("vae_infogan", "normal"), "vae_gamma": ("vae_infogan_gamma", "normal"),
+                             "two_stage": ("vae_infogan_gamma", "two_stage")}  # fmt: skip
+    assert all(cfg.seeds_of(v) == (0, 1, 2) for v in cfg.published_variants)
 
 
 N_CANDIDATES = len(config.load_config().record.candidates)  # an appended candidate's index
@@ -343,6 +378,43 @@ BAD = {
         "variants.vae_z2.likelihood: unknown choice 'laplace'",
     ),
     "variant not a mapping": (lambda r: r["variants"].update(v1=[1, 2]), "variants.v1: expected a mapping"),
+    "published: an unknown row": (
+        lambda r: r["published"].update(vae_x=["vae_infogan", "normal"]),
+        "published.vae_x: not a published row; one of vae, vae_gamma, two_stage, wgan",
+    ),
+    "published: another family's sampler": (
+        lambda r: r["published"].update(vae=["vae_infogan", "gmm"]),
+        "published.vae: vae_infogan sampled by gmm is not the row's model",
+    ),
+    "published: another decoder": (
+        lambda r: r["published"].update(vae=["vae_infogan_gamma", "normal"]),
+        "published.vae: vae_infogan_gamma sampled by normal is not the row's model",
+    ),
+    "published: one seed only": (
+        lambda r: (
+            r["published"].update(vae=["vae_z2", "normal"]),
+            r["roles"].update(published=["vae_z2", "vae_infogan_gamma"]),
+        ),  # fmt: skip
+        "published.vae: vae_z2 is not in roles.replicated",
+    ),
+    "published: an AE from its prior": (
+        lambda r: r["published"].update(two_stage=["ae_z32", "normal"]),
+        "published.two_stage: ae_z32 cannot be sampled by 'normal'",
+    ),
+    "published: not a pair": (
+        lambda r: r["published"].update(vae="vae_infogan"),
+        "published.vae: 'vae_infogan' is not",
+    ),
+    "published: not a mapping": (lambda r: r.update(published=[1]), "published: expected a mapping"),
+    "published: missing": (lambda r: r.pop("published"), "campaign.published: missing"),
+    "roles.published: a variant short": (
+        lambda r: r["roles"].update(published=["vae_infogan"]),
+        "roles.published: ['vae_infogan'] must list each variant of `published` once: vae_infogan, vae_infogan_gamma",
+    ),
+    "roles.published: a variant twice": (
+        lambda r: r["roles"].update(published=["vae_infogan", "vae_infogan", "vae_infogan_gamma"]),
+        "roles.published: ['vae_infogan', 'vae_infogan', 'vae_infogan_gamma'] must list",
+    ),
     "variant name with a dash": (
         lambda r: r["variants"].update({"v-1": {"family": "latent", "model": "ae", "arch": "dense", "latent": 2}}),
         "variants.v-1: a variant name",

@@ -14,6 +14,7 @@ import time
 
 import numpy as np
 import pytest
+import torch
 import yaml
 
 from tests.dvc_project import SMALL, commit, dvc, env, project_copy, set_params
@@ -27,8 +28,10 @@ CAMPAIGN = {
     "gmm": {"components": 2},
     "two_stage": {"width": 16, "depth": 1, "epochs": 1, "batch_size": 64, "lr": 0.001, "lr_halve_every": 1},
     "record": {"select_n": 50, "candidates": [["v", "normal"], ["v", "two_stage"], ["a2", "gmm"], ["g", "normal"]]},
+    "published": {"vae": ["v", "normal"]},  # Dai & Wipf's VAE row, as a dense 2-d VAE reproduces it here
     "roles": {
         "replicated": ["v", "g"],
+        "published": ["v"],
         "comparisons": {"hybrid": {"claim": "a hybrid improves sharpness and realism", "first": "g", "second": "v",
                                    "measures": ["sharpness", "fid_normal"]}},
         "trends": {"latent": {"claim": "a larger latent improves representations", "by": "latent",
@@ -44,7 +47,8 @@ CAMPAIGN = {
     },
 }  # fmt: skip
 STAGES = {"check", "reference", "variant@a2", "variant@a3", "variant@a4", "variant@v", "variant@g", "variant@c",
-          "replicate@v-1", "replicate@g-1", "record", "summary"}  # fmt: skip
+          "replicate@v-1", "replicate@g-1", "published@v", "published_replicate@v-1", "record",
+          "summary"}  # fmt: skip
 
 
 def _locked(root) -> set[str]:
@@ -137,9 +141,37 @@ def test_report_and_figures_come_from_the_table(campaign_run):
         best["sampler"],
     )
     for r in record["families"].values():
-        assert r["dai_wipf"]["fid"] > 0 and r["ours"]["fid"] > 0
+        assert r["dai_wipf"]["fid"] > 0 and "ours" not in r  # ours beside theirs: the published rows
     kept = np.load(root / "data" / "campaign" / "record" / "fitted-dai_wipf.npy")
     assert kept.shape == (80, 28, 28)
+
+
+def test_published_rows_are_scored_at_every_seed_from_the_images_kept(campaign_run):
+    # seed 0 under both protocols, seed 1 under theirs; each FID recomputed from the images kept
+    from aevae import fid, paths
+    from aevae.campaign import protocol
+
+    root, _, _ = campaign_run
+    runs = {s: json.loads((root / "campaign" / "runs" / f"published-v-{s}.json").read_text()) for s in (0, 1)}
+    assert set(runs[0]["rows"]["vae"]) == {"sampler", "published", "ours", "dai_wipf"}
+    assert set(runs[1]["rows"]["vae"]) == {"sampler", "published", "dai_wipf"}
+    net = fid.extractor(root / paths.FID_WEIGHTS.relative_to(paths.ROOT))
+    theirs_ref = np.load(root / "data" / "campaign" / "reference" / paths.FEATURES_FILE)[:80]
+    for s, r in runs.items():
+        kept = np.load(root / "data" / "campaign" / "published" / f"v-{s}" / "vae-dai_wipf.npy")
+        assert kept.shape == (80, 28, 28) and kept.dtype == np.float32
+        assert (kept.reshape(80, -1).min(1) == 0).all() and (kept.reshape(80, -1).max(1) == 255).all()  # min-max
+        feats = protocol.features(torch.from_numpy(kept).reshape(-1, 1, 28, 28), net)
+        assert fid.fid(theirs_ref, feats) == pytest.approx(r["rows"]["vae"]["dai_wipf"]["fid"], rel=1e-6)
+    assert runs[0]["rows"]["vae"]["dai_wipf"]["fid"] != runs[1]["rows"]["vae"]["dai_wipf"]["fid"]  # two models
+    ours = np.load(root / "data" / "campaign" / "published" / "v-0" / "vae-ours.npy")
+    ours_ref = np.load(root / paths.FID_REFERENCE.relative_to(paths.ROOT) / paths.FEATURES_FILE)[:80]
+    assert fid.fid(ours_ref, fid.features(torch.from_numpy(ours), net)) == pytest.approx(
+        runs[0]["rows"]["vae"]["ours"]["fid"], rel=1e-6
+    )
+    report = (root / "campaign" / "REPORT.md").read_text()
+    row = next(line for line in report.splitlines() if line.startswith("| VAE (cross-entropy)"))
+    assert "| v, normal |" in row and "(2 seeds)" in row and "| 43.6 ± 0.7 |" in row
 
 
 def _damage_metric(root):

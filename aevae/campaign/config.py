@@ -95,18 +95,41 @@ class Record:
     select_n: int = field(default=1000, metadata=bounds(MIN_FID, N_TRAIN))  # validation images per candidate
 
 
+class Row(NamedTuple):
+    """A published row: Dai & Wipf (2019), Table 1, Fashion-MNIST, FID at 10,000 samples (mean and sd over their
+    runs); ``family``: the family of model it is (``FAMILIES``), ``likelihood``: its decoder's (None: not a VAE)."""
+
+    label: str
+    fid: float
+    sd: float | None
+    family: str
+    likelihood: str | None
+
+
+PUBLISHED = {  # the rows, by id: campaign/params.yaml's ``published`` names which variant reproduces which
+    "vae": Row("VAE (cross-entropy), Dai & Wipf Table 1", 43.6, 0.7, "prior", "bernoulli"),
+    "vae_gamma": Row("VAE + learned gamma, Dai & Wipf Table 1", 60.0, 1.1, "prior", "gaussian"),
+    "two_stage": Row("2-Stage VAE, Dai & Wipf Table 1", 29.3, 1.0, "fitted", "gaussian"),
+    "wgan": Row("WGAN after Lucic et al.'s search, Dai & Wipf Table 1", 21.5, None, "hybrid", None),
+}
+
+
 class Family(NamedTuple):
     label: str
-    row: str  # the published row (Dai & Wipf 2019, Table 1, Fashion-MNIST) a model of this family compares with
+    row: str  # the published row a model of this family compares with
     fid: float
     sd: float | None
 
 
+def _family(label: str, row: str) -> Family:
+    return Family(label, PUBLISHED[row].label, PUBLISHED[row].fid, PUBLISHED[row].sd)
+
+
 # the record's families, by id (``family_of``)
 FAMILIES = {
-    "prior": Family("prior-sampled VAE", "VAE (cross-entropy), Dai & Wipf Table 1", 43.6, 0.7),
-    "fitted": Family("autoencoder or VAE plus a fitted density", "2-Stage VAE, Dai & Wipf Table 1", 29.3, 1.0),
-    "hybrid": Family("hybrid (adversarial loss)", "WGAN after Lucic et al.'s search, Dai & Wipf Table 1", 21.5, None),
+    "prior": _family("prior-sampled VAE", "vae"),
+    "fitted": _family("autoencoder or VAE plus a fitted density", "two_stage"),
+    "hybrid": _family("hybrid (adversarial loss)", "wgan"),
 }
 
 
@@ -148,6 +171,8 @@ class Config:
     two_stage: TwoStage
     record: Record
     replicated: tuple[str, ...]
+    published: dict[str, tuple[str, str]]  # row id (``PUBLISHED``) -> (variant, sampler) reproducing it
+    published_variants: tuple[str, ...]  # roles.published: those variants, one published@<variant> stage each
     comparisons: dict[str, Comparison]
     trends: dict[str, Trend]
     variants: dict[str, Variant]
@@ -159,8 +184,8 @@ class Config:
 
 # ------------------------------------------------------------------ config
 
-TOP_KEYS = ("seeds", "fid_n", "iw_samples", "gmm", "two_stage", "record", "roles", "variants")
-ROLE_KEYS = ("replicated", "comparisons", "trends")
+TOP_KEYS = ("seeds", "fid_n", "iw_samples", "gmm", "two_stage", "record", "published", "roles", "variants")
+ROLE_KEYS = ("replicated", "published", "comparisons", "trends")
 REQUIRED = {"variant": ("family", "model", "arch", "latent"), "comparison": ("claim", "first", "second", "measures"),
             "trend": ("claim", "by", "variants", "measures")}  # fmt: skip
 VARIANT_NAME = re.compile(r"[A-Za-z0-9_]+")  # a DVC stage key: a dot, a dash or a space breaks `variant@<name>`
@@ -253,7 +278,7 @@ def load_config(path: Path | None = None) -> Config:
     bad = sorted(set(roles) - set(ROLE_KEYS), key=str)
     if bad:
         raise CampaignError(f"roles.{bad[0]}: unknown key; allowed under roles: {', '.join(ROLE_KEYS)}")
-    for key, typ in (("replicated", list), ("comparisons", dict), ("trends", dict)):
+    for key, typ in (("replicated", list), ("published", list), ("comparisons", dict), ("trends", dict)):
         if not isinstance(roles.get(key, typ()), typ):
             raise CampaignError(f"roles.{key}: expected a {'list of variant names' if typ is list else 'mapping'}, "
                                 f"got {roles[key]!r}")  # fmt: skip
@@ -284,9 +309,11 @@ def load_config(path: Path | None = None) -> Config:
     _check_measures(comparisons, trends, variants)
     record = _build(Record, raw["record"], "record")
     _check_candidates(record.candidates, variants)
+    published = _published(raw["published"], variants, replicated, tuple(roles.get("published", ())))
     iw = _value("iw_samples", raw["iw_samples"], int, bounds(1, 100_000))
     gmm, two = _build(Gmm, raw["gmm"], "gmm").components, _build(TwoStage, raw["two_stage"], "two_stage")
-    return Config(seeds, dict(fid_n), iw, gmm, two, record, replicated, comparisons, trends, variants)
+    return Config(seeds, dict(fid_n), iw, gmm, two, record, replicated, published, tuple(roles.get("published", ())),
+                  comparisons, trends, variants)  # fmt: skip
 
 
 def measures() -> dict:
@@ -321,13 +348,13 @@ def has_measure(v: Variant, key: str) -> bool:
     return sampler is None or sampler in own
 
 
-def _check_candidates(candidates: tuple, variants: dict[str, Variant]) -> None:
+def _check_candidates(candidates: tuple, variants: dict[str, Variant], where: str = "record.candidates") -> None:
     """The record's candidates: distinct [variant, sampler] pairs, each sampler one the variant's kind has (or
     an ex-post one), an AE never from N(0, I) (it has no prior), no conditional model (it is asked a class)."""
     if not candidates:
-        raise CampaignError("record.candidates: empty; list [variant, sampler] pairs, e.g. [[vae_z32, normal]]")
+        raise CampaignError(f"{where}: empty; list [variant, sampler] pairs, e.g. [[vae_z32, normal]]")
     for i, c in enumerate(candidates):
-        key = f"record.candidates[{i}]"
+        key = f"{where}[{i}]" if where == "record.candidates" else where
         if len(c) != 2:
             raise CampaignError(f"{key}: {list(c)} is not a [variant, sampler] pair")
         name, sampler = c
@@ -342,7 +369,38 @@ def _check_candidates(candidates: tuple, variants: dict[str, Variant]) -> None:
             raise CampaignError(f"{key}: {name} cannot be sampled by {sampler!r}; one of {', '.join(allowed)}"
                                 + (" (an AE has no prior)" if sampler == "normal" else ""))  # fmt: skip
     if len(set(candidates)) != len(candidates):
-        raise CampaignError(f"record.candidates: a pair is listed twice: {[list(c) for c in candidates]}")
+        raise CampaignError(f"{where}: a pair is listed twice: {[list(c) for c in candidates]}")
+
+
+def _published(raw, variants: dict[str, Variant], replicated: tuple, listed: tuple) -> dict[str, tuple[str, str]]:
+    """``published``: row id -> [variant, sampler], each pair a record candidate could be (``_check_candidates``),
+    of the row's family and decoder, its variant replicated (a row is reproduced at every seed) and listed in
+    ``roles.published`` (which names the DVC stages), which lists no other."""
+    if not isinstance(raw, dict):
+        raise CampaignError(f"published: expected a mapping of row -> [variant, sampler] (rows: "
+                            f"{', '.join(PUBLISHED)}), got {raw!r}")  # fmt: skip
+    out = {}
+    for row, pair in raw.items():
+        key = f"published.{row}"
+        if row not in PUBLISHED:
+            raise CampaignError(f"{key}: not a published row; one of {', '.join(PUBLISHED)}")
+        if not isinstance(pair, list) or not all(isinstance(x, str) for x in pair):
+            raise CampaignError(f"{key}: {pair!r} is not a [variant, sampler] pair")
+        _check_candidates((tuple(pair),), variants, key)
+        name, sampler = pair
+        r, v = PUBLISHED[row], variants[name]
+        if family_of(v.model, sampler) != r.family or r.likelihood not in (None, v.likelihood):
+            raise CampaignError(f"{key}: {name} sampled by {sampler} is not the row's model ({r.label}: "
+                                f"{FAMILIES[r.family].label}, {r.likelihood} decoder)")  # fmt: skip
+        if name not in replicated:
+            raise CampaignError(f"{key}: {name} is not in roles.replicated; a published row is reproduced at every "
+                                "seed")  # fmt: skip
+        out[row] = (name, sampler)
+    named = tuple(dict.fromkeys(name for name, _ in out.values()))
+    if len(set(listed)) != len(listed) or set(listed) != set(named):
+        raise CampaignError(f"roles.published: {list(listed)} must list each variant of `published` once: "
+                            f"{', '.join(sorted(named)) or 'none'}")  # fmt: skip
+    return out
 
 
 def _check_measures(comparisons: dict, trends: dict, variants: dict) -> None:

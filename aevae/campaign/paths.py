@@ -15,5 +15,5 @@ def _load() -> dict[str, Path]:
 
 
 PATHS = _load()
-HOLDERS = tuple(PATHS[k] for k in ("models", "eval", "runs", "curves"))  # folders of per-run outputs
+HOLDERS = tuple(PATHS[k] for k in ("models", "eval", "published", "runs", "curves"))  # folders of per-run outputs
 OUTPUTS = tuple(p for k, p in PATHS.items() if k != "params" and p not in HOLDERS)  # each a stage's output

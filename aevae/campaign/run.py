@@ -38,16 +38,18 @@ def posterior_sd(model, x: np.ndarray, device) -> np.ndarray | None:
 
 def _extra_samplers(v: Variant, cfg: Config, pv: Params, model, tr: Split, z_train, device, features, ref):
     """The variant's ex-post samplers beyond the study's (``aevae.samplers``): their generation measures under
-    the study's keys (``fid_<sampler>``, ...) and their figure samples."""
-    out, arrays = {}, {}
+    the study's keys (``fid_<sampler>``, ...), their figure samples and their fits (kept in the checkpoint, so
+    the published rows and the record draw from the same fit)."""
+    out, arrays, fits = {}, {}, {}
     n = pv.evaluate.fid_samples_seed
     sd_train = posterior_sd(model, tr.x, device) if v.samplers else None
     for name in v.samplers:
-        images = evaluate.decode(model, two_stage.sample(name, z_train, n, pv.seed, cfg, sd_train, device), device)
+        z, fits[name] = two_stage.sample(name, z_train, n, pv.seed, cfg, sd_train, device)
+        images = evaluate.decode(model, z, device)
         sc = _scores(ref, features(images, f"{v.name} samples ({name})"), pv, name)
         out.update({f"{k}_{name}": sc[k] for k in ("fid", "kid", "precision", "recall")})
         arrays[f"samples_{name}"] = images[:FIGURE_SAMPLES]
-    return out, arrays
+    return out, arrays, fits
 
 
 def fid_hook(v: Variant, p: Params, features, ref: np.ndarray, device):
@@ -81,7 +83,7 @@ def run_variant(v: Variant, cfg: Config, p: Params, splits: dict[str, Split], de
     s = spec(v, pv)
     tr, va, te = splits["train"], splits["val"], splits["test"]
     t0 = time.perf_counter()
-    disc = None
+    disc, fits = None, {}
     if v.model == "vaegan":
         result, disc = vaegan.train_vaegan(s, pv, v.gan, tr.x, va.x, device, replicate)
     elif v.model == "cvae":
@@ -98,7 +100,7 @@ def run_variant(v: Variant, cfg: Config, p: Params, splits: dict[str, Split], de
         main = ev.arrays["samples"]  # the main sampler's fid_n samples
         out["sharpness_samples"] = metrics.sharpness(te.x[: len(main)], main)
         arrays = {k: a for k, a in ev.arrays.items() if k.startswith("samples_") and k != "samples_features"}
-        extra, extra_arrays = _extra_samplers(v, cfg, pv, result.model, tr, ev.arrays["train_latents"], device,
+        extra, extra_arrays, fits = _extra_samplers(v, cfg, pv, result.model, tr, ev.arrays["train_latents"], device,
                                               features, ref)  # fmt: skip
         out.update(extra)
         arrays.update(extra_arrays)
@@ -110,6 +112,7 @@ def run_variant(v: Variant, cfg: Config, p: Params, splits: dict[str, Split], de
     ckpt["params"]["variant"] = dataclasses.asdict(v)
     if disc is not None:
         ckpt["discriminator"] = disc.state_dict()
+    ckpt.update({f"sampler_{name}": fit for name, fit in fits.items()})  # ex-post samplers' fits, drawn again later
     return out, arrays, result.curves, ckpt
 
 
@@ -161,12 +164,15 @@ def evaluate_cvae(model, p: Params, tr: Split, te: Split, device, features, ref,
 # ------------------------------------------------------------------ record attempt
 
 
-def draw(model, x_train: np.ndarray, sampler: str, n: int, cfg: Config, p: Params, device) -> np.ndarray:
+def draw(model, x_train: np.ndarray, sampler: str, n: int, cfg: Config, p: Params, device,
+         ckpt: dict | None = None) -> np.ndarray:  # fmt: skip
     """``[n, 784]`` images of ``model`` decoded from ``n`` codes of ``sampler`` (the study's, or an ex-post one of
-    the campaign's), fitted to its codes of ``x_train`` where it is fitted."""
+    the campaign's), fitted to its codes of ``x_train`` where it is fitted; an ex-post sampler's fit is taken
+    from ``ckpt`` (the variant's checkpoint) when it holds one, so every stage draws from the variant's fit."""
     z_train = evaluate.map_batches(model.embed, x_train, device)
     if sampler in two_stage.NAMES:
-        z = two_stage.sample(sampler, z_train, n, p.seed, cfg, posterior_sd(model, x_train, device), device)
+        fitted = (ckpt or {}).get(f"sampler_{sampler}")
+        z, _ = two_stage.sample(sampler, z_train, n, p.seed, cfg, posterior_sd(model, x_train, device), device, fitted)
     else:  # the study's samplers: the prior, a fitted Gaussian, the mixture
         z = samplers.sample_latents(sampler, z_train, n, dataclasses.replace(
             p, evaluate=dataclasses.replace(p.evaluate, gmm_components=cfg.gmm_components)))  # fmt: skip
@@ -174,7 +180,8 @@ def draw(model, x_train: np.ndarray, sampler: str, n: int, cfg: Config, p: Param
 
 
 def select(cfg: Config, p: Params, models: dict, x_train: np.ndarray, x_val: np.ndarray, features, device):
-    """The record's selection: each candidate of ``record.candidates`` (``models``: name -> its seed-0 model)
+    """The record's selection: each candidate of ``record.candidates`` (``models``: name -> its seed-0 model and
+    checkpoint)
     draws ``select_n + fid_n.record`` samples; its first ``select_n`` are scored (FID) against as many validation
     images ``x_val``. Returns the selection rows and, per family, the best candidate as (validation FID,
     (variant, sampler), its other ``fid_n.record`` samples, which no score has seen)."""
@@ -182,8 +189,8 @@ def select(cfg: Config, p: Params, models: dict, x_train: np.ndarray, x_val: np.
     validation = fid.Reference(features(x_val[:n_sel], "validation images"))
     selection, best = [], {}
     for name, sampler in cfg.record.candidates:
-        model = models[name].to(device).eval()
-        images = draw(model, x_train, sampler, n_sel + n, cfg, p, device)
+        model, ckpt = models[name]
+        images = draw(model.to(device).eval(), x_train, sampler, n_sel + n, cfg, p, device, ckpt)
         score = validation.fid(features(images[:n_sel], f"{name} ({sampler}), validation"))
         family = config.family_of(cfg.variants[name].model, sampler)
         selection.append({"variant": name, "sampler": sampler, "family": family, "fid_validation": score})
@@ -192,25 +199,30 @@ def select(cfg: Config, p: Params, models: dict, x_train: np.ndarray, x_val: np.
     return selection, best
 
 
-def record_scores(images: np.ndarray, p: Params, net, refs: dict, what: str):
-    """FID, KID, precision and recall of ``images`` (``[N, 784]``) against the first N test images under our
-    protocol and Dai & Wipf's (``protocol``); ``net``: the study's Inception; ``refs``: the test set's features
-    under each protocol (``ours``, ``dai_wipf``), at least N of them.
+def record_scores(images: np.ndarray, p: Params, net, refs: dict, what: str, protocols=("ours", "dai_wipf")):
+    """FID, KID, precision and recall of ``images`` (``[N, 784]``) against the first N test images under each of
+    ``protocols``: ours and Dai & Wipf's (``protocol``); ``net``: the study's Inception; ``refs``: the test set's
+    features under each protocol (``ours``, ``dai_wipf``), at least N of them.
 
     Returns (scores by protocol, kept arrays): the samples as uint8 (ours, as scored) and as Dai & Wipf's float
-    inputs ([N, 28, 28], 0..255), for an independent recomputation of both FIDs."""
-    n = len(images)
-    u8, theirs = fid.to_uint8(images), protocol.generated_inputs(images)
-    feats = {"ours": fid.features(u8, net, desc=f"{what}, our protocol"),
-             "dai_wipf": protocol.features(theirs, net, desc=what)}  # fmt: skip
-    out = {name: _scores(refs[name][:n], f, p, f"record {name}") for name, f in feats.items()}
-    return out, {"ours": u8.numpy(), "dai_wipf": theirs.reshape(-1, SIDE, SIDE).numpy()}
+    inputs ([N, 28, 28], 0..255), for an independent recomputation of each FID."""
+    n, out, kept = len(images), {}, {}
+    if "ours" in protocols:
+        kept["ours"] = fid.to_uint8(images)
+        feats = fid.features(kept["ours"], net, desc=f"{what}, our protocol")
+        out["ours"], kept["ours"] = _scores(refs["ours"][:n], feats, p, f"{what} ours"), kept["ours"].numpy()
+    if "dai_wipf" in protocols:
+        theirs = protocol.generated_inputs(images)
+        feats = protocol.features(theirs, net, desc=what)
+        out["dai_wipf"] = _scores(refs["dai_wipf"][:n], feats, p, f"{what} dai_wipf")
+        kept["dai_wipf"] = theirs.reshape(-1, SIDE, SIDE).numpy()
+    return out, kept
 
 
 RECORD_PROTOCOLS = {
     "ours": "images as decoded (sigmoid means), " + fid.PROTOCOL["fid_preprocess"],
     "dai_wipf": "each image min-max rescaled to [0, 1] and x 255 in floats, TF1 bilinear resize (theirs)",
     "reference": "the first fid_n.record test images: ours as uint8, theirs as their gray levels in floats",
-    "selection": "each candidate's first record.select_n samples against as many validation images (our "
-    "protocol); its next fid_n.record samples are the ones scored on the test set",
+    "selection": "(the record) each candidate's first record.select_n samples against as many validation images "
+    "(our protocol); its next fid_n.record samples are the ones scored on the test set, under Dai & Wipf's",
 }

@@ -84,10 +84,11 @@ def lr_at(cfg, epoch: int) -> float:
     return cfg.lr * 0.5 ** (epoch // cfg.lr_halve_every)
 
 
-def two_stage(mean: np.ndarray, sd: np.ndarray | None, n: int, seed: int, cfg, device="cpu") -> np.ndarray:
-    """``[n, D]`` codes from a second stage trained on the first stage's posterior (``mean``, ``sd``, each
-    ``[N, D]``; ``sd`` None for an AE: its codes standardized) on ``device``; ``cfg``: ``config.TwoStage``.
-    Every random draw comes from CPU generators, so a device changes no draw."""
+def fit(mean: np.ndarray, sd: np.ndarray | None, seed: int, cfg, device="cpu") -> dict:
+    """A second stage trained on the first stage's posterior (``mean``, ``sd``, each ``[N, D]``; ``sd`` None for
+    an AE: its codes standardized) on ``device``; ``cfg``: ``config.TwoStage``. Every random draw comes from CPU
+    generators, so a device changes no draw. Returns it as a checkpoint's entry (``draw`` samples it): its
+    weights, sizes and the codes' standardization, all on the CPU."""
     g = seed_everything(int_seed(seed, "two-stage init"))
     mu = torch.as_tensor(np.asarray(mean, np.float32))
     if sd is None:
@@ -116,18 +117,40 @@ def two_stage(mean: np.ndarray, sd: np.ndarray | None, n: int, seed: int, cfg, d
             opt.zero_grad(set_to_none=True)
             loss.backward()
             opt.step()
-    with torch.no_grad():  # u ~ N(0, I); z ~ N(z_hat(u), gamma^2 I)
+    state = {k: v.detach().cpu() for k, v in net.state_dict().items()}
+    return {"state": state, "width": cfg.width, "depth": cfg.depth, "loc": loc, "scale": scale}
+
+
+def draw(fitted: dict, n: int, seed: int, device="cpu") -> np.ndarray:
+    """``[n, D]`` codes from a fitted second stage (``fit``'s, or a checkpoint's copy of it): u ~ N(0, I),
+    z ~ N(z_hat(u), gamma^2 I), from their own stream, so the same fit and seed draw the same codes."""
+    try:
+        loc, scale = torch.as_tensor(fitted["loc"]), torch.as_tensor(fitted["scale"])
+        net = SecondStage(len(loc), int(fitted["width"]), int(fitted["depth"]))
+        net.load_state_dict(fitted["state"])
+    except (KeyError, TypeError, ValueError, RuntimeError) as e:
+        raise StudyError(f"a saved second stage that does not load ({type(e).__name__}); re-run the variant's "
+                         "stage, which fits it again") from None  # fmt: skip
+    net = net.to(device).eval()
+    with torch.no_grad():
         g = stream(seed, "two-stage samples")
-        u = torch.randn((n, mu.shape[1]), generator=g).to(device)
-        z = net.decoder(u) + net.gamma() * torch.randn((n, mu.shape[1]), generator=g).to(device)
+        u = torch.randn((n, len(loc)), generator=g).to(device)
+        z = net.decoder(u) + net.gamma() * torch.randn((n, len(loc)), generator=g).to(device)
         return (z.cpu() * scale + loc).numpy()
 
 
+def two_stage(mean: np.ndarray, sd: np.ndarray | None, n: int, seed: int, cfg, device="cpu") -> np.ndarray:
+    """``[n, D]`` codes from a second stage fitted to ``mean`` and ``sd`` (``fit``, then ``draw``)."""
+    return draw(fit(mean, sd, seed, cfg, device), n, seed, device)
+
+
 def sample(name: str, z_train: np.ndarray, n: int, seed: int, cfg, sd_train: np.ndarray | None = None,
-           device="cpu") -> np.ndarray:  # fmt: skip
+           device="cpu", fitted: dict | None = None) -> tuple[np.ndarray, dict]:  # fmt: skip
     """``[n, D]`` codes from ex-post sampler ``name`` (one of ``NAMES``) fitted to the training codes ``z_train``
-    (a VAE's posterior means, with ``sd_train`` its posterior standard deviations; an AE's codes, ``None``);
-    ``cfg``: the campaign's config (its ``two_stage`` knobs). The study's samplers: ``samplers.sample_latents``."""
+    (a VAE's posterior means, with ``sd_train`` its posterior standard deviations; an AE's codes, ``None``),
+    or drawn from ``fitted``, a fit kept in the variant's checkpoint; ``cfg``: the campaign's config (its
+    ``two_stage`` knobs). Returns (codes, the fit). The study's samplers: ``samplers.sample_latents``."""
     if name == "two_stage":
-        return two_stage(z_train, sd_train, n, seed, cfg.two_stage, device)
+        fitted = fitted if fitted is not None else fit(z_train, sd_train, seed, cfg.two_stage, device)
+        return draw(fitted, n, seed, device), fitted
     raise ValueError(f"unknown sampler {name!r}; one of {', '.join(NAMES)}")
