@@ -2,13 +2,16 @@
 Wipf's Table 1 rows reproduced like for like. For each row of ``published`` (campaign/params.yaml) that
 ``<variant>`` reproduces, its seed-``s`` checkpoint draws ``fid_n.record`` samples from the row's sampler (an
 ex-post sampler from the fit the variant stage kept in the checkpoint), scored against as many test images
-under their protocol (``aevae.campaign.protocol``); at seed 0 under ours too, beside theirs. The scored
-images are kept, so both FIDs can be recomputed by an independent implementation.
+under their protocol (``aevae.campaign.protocol``); at seed 0 under ours too, beside theirs. Every random
+choice of a run comes from its own seed (seed + s: training, the second stage's fit, these draws), as their
+spread is over complete re-runs. The scored images are kept, so both FIDs can be recomputed by an
+independent implementation.
 
 Usage: python -m stages.campaign_published <variant> <s>. Writes campaign/runs/published-<variant>-<s>.json
 and data/campaign/published/<variant>-<s>/<row>-<protocol>.npy (paths.yaml, campaign).
 """
 
+import dataclasses
 import logging
 import sys
 import time
@@ -44,7 +47,9 @@ def main() -> None:
     n = cfg.fid_n["record"]
     v = config.variant(cfg, name)
     expect = config.spec(v, config.variant_params(p, v, cfg))
-    model, ckpt = train.load_model(PATHS["models"] / f"{run_name}.pt", expect=expect, replicate=seed)
+    ckpt = PATHS["models"] / f"{run_name}.pt"
+    model = train.load_model(ckpt, expect=expect, replicate=seed)[0]
+    fits = {sampler: run.kept_fit(ckpt, sampler) for sampler in rows.values()}  # checked before any work
     refs = {"dai_wipf": fid.load_reference(PATHS["reference"] / paths.FEATURES_FILE, n)}
     if "ours" in protocols:
         refs["ours"] = fid.load_reference(paths.FID_REFERENCE / paths.FEATURES_FILE, n)
@@ -52,10 +57,12 @@ def main() -> None:
     t = time.perf_counter()
     net = fid.extractor(paths.FID_WEIGHTS, dev)
     x_train = data.load_split("train").x
-    out = {"variant": name, "seed": seed, "fid_n": n, "rows": {}, "protocols": run.RECORD_PROTOCOLS}
+    p_run = dataclasses.replace(p, seed=train.run_seed(p, seed))  # this run's own draws
+    out = {"variant": name, "seed": seed, "draw_seed": p_run.seed, "fid_n": n, "rows": {},
+           "protocols": run.protocol_notes(protocols)}  # fmt: skip
     kept = {}
     for row, sampler in rows.items():
-        images = run.draw(model.to(dev).eval(), x_train, sampler, n, cfg, p, dev, ckpt)
+        images = run.draw(model.to(dev).eval(), x_train, sampler, n, cfg, p_run, dev, fits[sampler])
         scores, arrays = run.record_scores(images, p, net, refs, f"{row}: {run_name} ({sampler})", protocols)
         out["rows"][row] = {"sampler": sampler, "published": config.PUBLISHED[row].label, **scores}
         kept.update({f"{row}-{k}": a for k, a in arrays.items()})

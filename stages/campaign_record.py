@@ -31,8 +31,12 @@ def main() -> None:
     for name in dict.fromkeys(name for name, _ in cfg.record.candidates):  # each checked before any work
         v = config.variant(cfg, name)
         expect = config.spec(v, config.variant_params(p, v, cfg))
-        models[name] = train.load_model(PATHS["models"] / f"{config.run_name(name, 0)}.pt", expect=expect,
-                                        replicate=0)  # fmt: skip  # (model, checkpoint): an ex-post sampler's fit
+        ckpt = PATHS["models"] / f"{config.run_name(name, 0)}.pt"
+        drawn_by = [s for v_name, s in cfg.record.candidates if v_name == name]
+        models[name] = (
+            train.load_model(ckpt, expect=expect, replicate=0)[0],
+            {s: run.kept_fit(ckpt, s) for s in drawn_by},
+        )  # an ex-post sampler's fit: the variant's own
     dev = device()
     t = time.perf_counter()
     net = fid.extractor(paths.FID_WEIGHTS, dev)
@@ -41,7 +45,8 @@ def main() -> None:
     x_val = data.load_split("val").x  # held out of training: the selection never sees the test set
     selection, best = run.select(cfg, p, models, x_train, x_val, features, dev)
 
-    out = {"fid_n": n, "select_n": n_sel, "selection": selection, "families": {}, "protocols": run.RECORD_PROTOCOLS}
+    out = {"fid_n": n, "select_n": n_sel, "selection": selection, "families": {},
+           "protocols": run.protocol_notes(("dai_wipf",), selection=True)}  # fmt: skip
     kept = {}
     for family, (score, (name, sampler), images) in best.items():
         scores, arrays = run.record_scores(images, p, net, refs, f"record {family}: {name} ({sampler})", ("dai_wipf",))

@@ -127,7 +127,7 @@ def test_a_kept_second_stage_draws_what_its_fit_drew():
     np.testing.assert_array_equal(two_stage.draw(fitted, 50, 0), two_stage.two_stage(z, None, 50, 0, cfg))
     loaded = torch.load(io.BytesIO(fileio.torch_bytes({"sampler_two_stage": fitted})), weights_only=True)
     np.testing.assert_array_equal(two_stage.draw(loaded["sampler_two_stage"], 50, 0), two_stage.draw(fitted, 50, 0))
-    # run.draw takes the checkpoint's fit, never a new one: a fit of other codes draws those codes' density
+    # run.draw takes the kept fit, never a new one: a fit of other codes draws those codes' density
     p = params.from_dict(
         {"data": {"subset": 400, "val_size": 100}, "evaluate": {"fid_samples": 100, "fid_samples_seed": 100}}
     )
@@ -136,7 +136,7 @@ def test_a_kept_second_stage_draws_what_its_fit_drew():
     other = two_stage.fit(z + 100.0, None, 0, cfg)
     x = np.random.default_rng(0).uniform(size=(200, 784)).astype(np.float32)
     full = dataclasses.replace(config.load_config(), two_stage=cfg)
-    drawn = run.draw(model, x, "two_stage", 20, full, p, "cpu", {"sampler_two_stage": other})
+    drawn = run.draw(model, x, "two_stage", 20, full, p, "cpu", other)
     np.testing.assert_array_equal(drawn, evaluate.decode(model, two_stage.draw(other, 20, p.seed), "cpu"))
 
 
@@ -146,11 +146,6 @@ def test_a_damaged_kept_second_stage_is_one_line():
         with pytest.raises(StudyError, match="a saved second stage that does not load") as e:
             two_stage.draw(bad, 5, 0)
         assert "\n" not in str(e.value)
-
-
-def test_sample_names_the_known_samplers():
-    with pytest.raises(ValueError, match="one of two_stage"):
-        two_stage.sample("flow", np.zeros((10, 2)), 5, 0, None)
 
 
 # ------------------------------------------------------------------ conditional VAE
@@ -380,7 +375,29 @@ BAD = {
     "variant not a mapping": (lambda r: r["variants"].update(v1=[1, 2]), "variants.v1: expected a mapping"),
     "published: an unknown row": (
         lambda r: r["published"].update(vae_x=["vae_infogan", "normal"]),
-        "published.vae_x: not a published row; one of vae, vae_gamma, two_stage, wgan",
+        "published.vae_x: not a published row the campaign reproduces; one of vae, vae_gamma, two_stage",
+    ),
+    "published: the GAN row": (
+        lambda r: r["published"].update(wgan=["vaegan_z32", "normal"]),
+        "published.wgan: not a published row the campaign reproduces; one of vae, vae_gamma, two_stage (the GAN row",
+    ),
+    "published: a beta-VAE as the VAE row": (
+        lambda r: (
+            r["published"].update(vae=["vae_b0_5", "normal"]),
+            r["roles"]["replicated"].append("vae_b0_5"),
+            r["roles"].update(published=["vae_b0_5", "vae_infogan_gamma"]),
+        ),  # fmt: skip
+        "published.vae: vae_b0_5 sampled by normal is not the row's model (VAE (cross-entropy), Dai & Wipf Table 1: "
+        "a VAE with beta 1 and a bernoulli decoder, sampled by normal); vae_b0_5 is a vae with beta 0.5",
+    ),
+    "published: a mixture as the 2-Stage VAE": (
+        lambda r: r["published"].update(two_stage=["vae_infogan_gamma", "gmm"]),
+        "published.two_stage: vae_infogan_gamma sampled by gmm is not the row's model",
+    ),
+    "record: an ex-post sampler its variant does not fit": (
+        lambda r: r["record"]["candidates"].append(["vae_z32", "two_stage"]),
+        f"record.candidates[{N_CANDIDATES}]: vae_z32 is drawn by two_stage, which its variant stage fits and keeps "
+        "only if listed: add two_stage to variants.vae_z32.samplers",
     ),
     "published: another family's sampler": (
         lambda r: r["published"].update(vae=["vae_infogan", "gmm"]),

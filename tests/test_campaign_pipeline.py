@@ -171,7 +171,30 @@ def test_published_rows_are_scored_at_every_seed_from_the_images_kept(campaign_r
     )
     report = (root / "campaign" / "REPORT.md").read_text()
     row = next(line for line in report.splitlines() if line.startswith("| VAE (cross-entropy)"))
-    assert "| v, normal |" in row and "(2 seeds)" in row and "| 43.6 ± 0.7 |" in row
+    assert "| v (dense, 2, 1), normal |" in row and "(2 seeds)" in row and "| 43.6 ± 0.7 |" in row
+
+
+def test_the_second_stage_is_fitted_once_kept_and_drawn_from(campaign_run, monkeypatch):
+    # the variant stage keeps its fit in the checkpoint; its own samples are that fit's draws, and drawing
+    # from it again fits nothing (the published rows and the record take it from there)
+    from aevae import params, train
+    from aevae.campaign import run, two_stage
+    from aevae.errors import StudyError
+
+    root, _, _ = campaign_run
+    models_dir = root / "data" / "campaign" / "models"
+    fitted = run.kept_fit(models_dir / "v-0.pt", "two_stage")
+    monkeypatch.setattr(two_stage, "fit", lambda *a, **k: pytest.fail("the kept second stage was fitted again"))
+    model = train.load_model(models_dir / "v-0.pt")[0].eval()
+    n = json.loads((root / "campaign" / "runs" / "v-0.json").read_text())["fid_n"]
+    shown = np.load(root / "data" / "campaign" / "eval" / "v-0" / "samples_two_stage.npy")
+    p = params.load(root / "params.yaml")
+    drawn = run.draw(model, np.zeros((0, 784), np.float32), "two_stage", n, None, p, "cpu", fitted)
+    np.testing.assert_array_equal(shown, drawn[: len(shown)])
+    assert not np.array_equal(two_stage.draw(fitted, 5, 0), two_stage.draw(run.kept_fit(models_dir / "v-1.pt",
+                              "two_stage"), 5, 0))  # fmt: skip  # each seed its own fit
+    with pytest.raises(StudyError, match=r"a2-0.pt: holds no two_stage fit .*add it to the variant's samplers"):
+        run.kept_fit(models_dir / "a2-0.pt", "two_stage")
 
 
 def _damage_metric(root):

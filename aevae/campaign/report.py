@@ -282,21 +282,23 @@ def _trend_rows(cfg: Config, results: list[Result]) -> list[str]:
     return out
 
 
-def published_rows(cfg: Config, published: dict[str, dict]) -> list[str]:
+def published_rows(cfg: Config, published: dict[str, dict], epochs_of: dict[str, tuple]) -> list[str]:
     """The report's section on Dai & Wipf's rows reproduced like for like: per row, FID under their protocol
     at every seed (mean ± sd), beside the published number, and at seed 0 under ours. ``published``: the
-    published stages' files, by run name (``<variant>-<seed>``)."""
+    published stages' files, by run name (``<variant>-<seed>``); ``epochs_of``: variant -> its runs' epochs."""
     if not published:
         return []
     out = ["", "## Published rows, reproduced", "",
            "Each row's model (`published` in campaign/params.yaml) at each of its seeds draws "
            f"{next(iter(published.values()))['fid_n']:,} samples from the row's sampler, scored against as many "
            "test images under Dai & Wipf's protocol (each sample min-max scaled, x 255 in floats, TF1's "
-           "bilinear resize, Inception pool3); seed 0 under ours too. Our networks are theirs (InfoGAN-style, "
-           "latent 64) trained for fewer epochs than their 400 (see the variants' table), so a row reads as "
-           "comparable, not the same. sd: over our seeds (theirs: over their runs).", "",
-           "| published row | ours: variant, sampler | FID, their protocol (mean ± sd) | per seed | "
-           "KID, theirs | FID, our protocol (seed 0) | published |", "|---|---|---|---|---|---|---|"]  # fmt: skip
+           "bilinear resize, Inception pool3); seed 0 under ours too. Every random choice of a run (training, the "
+           "second stage's fit, the draws) comes from its own seed, so the sd is over complete re-runs, as theirs. "
+           "Their network is `infogan` at latent 64, trained 400 epochs: a row of ours with another network, or "
+           "fewer epochs, reads as comparable, not the same.", "",
+           "| published row | ours: variant (network, latent, epochs), sampler | FID, their protocol (mean ± sd) | "
+           "per seed | KID, theirs | FID, our protocol (seed 0) | published |",
+           "|---|---|---|---|---|---|---|"]  # fmt: skip
     for row, (name, sampler) in cfg.published.items():
         runs = [(r["seed"], r["rows"][row]) for r in published.values() if r["variant"] == name and row in r["rows"]]
         if not runs:
@@ -305,8 +307,9 @@ def published_rows(cfg: Config, published: dict[str, dict]) -> list[str]:
         fids = tuple(s["dai_wipf"]["fid"] for _, s in runs)
         kids = tuple(s["dai_wipf"]["kid"] for _, s in runs)
         ours = next((s["ours"]["fid"] for seed, s in runs if seed == 0 and "ours" in s), None)
-        pub = config.PUBLISHED[row]
-        out.append(f"| {pub.label} | {name}, {sampler} | **{_ms(fids)}** | "
+        pub, v = config.PUBLISHED[row], cfg.variants[name]
+        epochs = "/".join(sorted({str(int(e)) for e in epochs_of.get(name, ())})) or "?"
+        out.append(f"| {pub.label} | {name} ({v.arch}, {v.latent}, {epochs}), {sampler} | **{_ms(fids)}** | "
                    f"{', '.join(f'{f:.2f}' for f in fids)} | {_ms(kids)} | {'-' if ours is None else f'{ours:.2f}'} | "
                    f"{pub.fid}{f' ± {pub.sd}' if pub.sd else ''} |")  # fmt: skip
     return out
@@ -391,7 +394,8 @@ def render(cfg: Config, df: pd.DataFrame, results: list[Result], extra: dict, fi
                 f"the model's own reconstructions of the test images, is {_fmt(c.get('recon_class_acc'))}. "
                 f"Per class: {extra.get('cvae_by_class', '-')}."]  # fmt: skip
 
-    out += published_rows(cfg, extra.get("published", {}))
+    epochs_of = df.groupby("variant")["epochs"].agg(tuple).to_dict() if "epochs" in df else {}
+    out += published_rows(cfg, extra.get("published", {}), epochs_of)
     rec = extra.get("record")
     if rec:
         out += [

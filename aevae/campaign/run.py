@@ -10,11 +10,12 @@ import time
 import numpy as np
 import torch
 
-from aevae import evaluate, fid, metrics, models, samplers, train
+from aevae import evaluate, fid, fileio, metrics, models, samplers, train
 from aevae import judge as judge_module
 from aevae.campaign import config, protocol, two_stage, vaegan
 from aevae.campaign.config import Config, Variant, spec, variant_params
 from aevae.data import Split
+from aevae.errors import StudyError
 from aevae.params import SIDE, Params
 from aevae.runtime import stream
 
@@ -36,16 +37,19 @@ def posterior_sd(model, x: np.ndarray, device) -> np.ndarray | None:
     return evaluate.map_batches(lambda b: model.posterior(b)[1].mul(0.5).exp(), x, device)
 
 
-def _extra_samplers(v: Variant, cfg: Config, pv: Params, model, tr: Split, z_train, device, features, ref):
+def _extra_samplers(v: Variant, cfg: Config, pv: Params, model, tr: Split, z_train, device, features, ref,
+                    replicate: int):  # fmt: skip
     """The variant's ex-post samplers beyond the study's (``aevae.samplers``): their generation measures under
     the study's keys (``fid_<sampler>``, ...), their figure samples and their fits (kept in the checkpoint, so
-    the published rows and the record draw from the same fit)."""
+    the published rows and the record draw from the same fit). A fit is part of the model: it is seeded by the
+    run's seed (seed + replicate), as the first stage is; its draws here, like the study's samplers', by the
+    shared sampling streams (``pv.seed``)."""
     out, arrays, fits = {}, {}, {}
     n = pv.evaluate.fid_samples_seed
     sd_train = posterior_sd(model, tr.x, device) if v.samplers else None
     for name in v.samplers:
-        z, fits[name] = two_stage.sample(name, z_train, n, pv.seed, cfg, sd_train, device)
-        images = evaluate.decode(model, z, device)
+        fits[name] = two_stage.fit(z_train, sd_train, train.run_seed(pv, replicate), cfg.two_stage, device)
+        images = evaluate.decode(model, two_stage.draw(fits[name], n, pv.seed, device), device)
         sc = _scores(ref, features(images, f"{v.name} samples ({name})"), pv, name)
         out.update({f"{k}_{name}": sc[k] for k in ("fid", "kid", "precision", "recall")})
         arrays[f"samples_{name}"] = images[:FIGURE_SAMPLES]
@@ -101,7 +105,7 @@ def run_variant(v: Variant, cfg: Config, p: Params, splits: dict[str, Split], de
         out["sharpness_samples"] = metrics.sharpness(te.x[: len(main)], main)
         arrays = {k: a for k, a in ev.arrays.items() if k.startswith("samples_") and k != "samples_features"}
         extra, extra_arrays, fits = _extra_samplers(v, cfg, pv, result.model, tr, ev.arrays["train_latents"], device,
-                                              features, ref)  # fmt: skip
+                                                    features, ref, replicate)  # fmt: skip
         out.update(extra)
         arrays.update(extra_arrays)
     out["variant"] = {**dataclasses.asdict(v), "seed": replicate}
@@ -165,23 +169,45 @@ def evaluate_cvae(model, p: Params, tr: Split, te: Split, device, features, ref,
 
 
 def draw(model, x_train: np.ndarray, sampler: str, n: int, cfg: Config, p: Params, device,
-         ckpt: dict | None = None) -> np.ndarray:  # fmt: skip
+         fitted: dict | None = None) -> np.ndarray:  # fmt: skip
     """``[n, 784]`` images of ``model`` decoded from ``n`` codes of ``sampler`` (the study's, or an ex-post one of
-    the campaign's), fitted to its codes of ``x_train`` where it is fitted; an ex-post sampler's fit is taken
-    from ``ckpt`` (the variant's checkpoint) when it holds one, so every stage draws from the variant's fit."""
-    z_train = evaluate.map_batches(model.embed, x_train, device)
+    the campaign's), drawn from ``p.seed``'s streams; a fitted sampler is fitted to the model's codes of
+    ``x_train``, an ex-post one taken from ``fitted`` (``kept_fit``: the variant's own) when given."""
     if sampler in two_stage.NAMES:
-        fitted = (ckpt or {}).get(f"sampler_{sampler}")
-        z, _ = two_stage.sample(sampler, z_train, n, p.seed, cfg, posterior_sd(model, x_train, device), device, fitted)
-    else:  # the study's samplers: the prior, a fitted Gaussian, the mixture
-        z = samplers.sample_latents(sampler, z_train, n, dataclasses.replace(
-            p, evaluate=dataclasses.replace(p.evaluate, gmm_components=cfg.gmm_components)))  # fmt: skip
+        if fitted is None:
+            z_train = evaluate.map_batches(model.embed, x_train, device)
+            fitted = two_stage.fit(z_train, posterior_sd(model, x_train, device), p.seed, cfg.two_stage, device)
+        return evaluate.decode(model, two_stage.draw(fitted, n, p.seed, device), device)
+    # the study's samplers: the prior (which reads only the codes' width), a fitted Gaussian, the mixture
+    needs_codes = sampler != "normal"
+    z_train = evaluate.map_batches(model.embed, x_train, device) if needs_codes else np.zeros((0, model.latent))
+    z = samplers.sample_latents(sampler, z_train, n, dataclasses.replace(
+        p, evaluate=dataclasses.replace(p.evaluate, gmm_components=cfg.gmm_components)))  # fmt: skip
     return evaluate.decode(model, z, device)
+
+
+def kept_fit(path, sampler: str) -> dict | None:
+    """The fit of ex-post ``sampler`` that the variant stage kept in checkpoint ``path`` (None for the study's
+    samplers, which are fitted where they are drawn). A checkpoint without it, or with one that does not load,
+    is one clear error, never a silent fit elsewhere."""
+    if sampler not in two_stage.NAMES:
+        return None
+    ckpt = fileio.load_torch(path)
+    fitted = ckpt.get(f"sampler_{sampler}") if isinstance(ckpt, dict) else None
+    if fitted is None:
+        raise StudyError(f"{path}: holds no {sampler} fit (its variant trained without `{sampler}` in its "
+                         "samplers); add it to the variant's samplers in campaign/params.yaml and re-run its variant "
+                         "stage")  # fmt: skip
+    try:
+        two_stage.load_fit(fitted)
+    except StudyError as e:
+        raise StudyError(f"{path}: {e}") from None
+    return fitted
 
 
 def select(cfg: Config, p: Params, models: dict, x_train: np.ndarray, x_val: np.ndarray, features, device):
     """The record's selection: each candidate of ``record.candidates`` (``models``: name -> its seed-0 model and
-    checkpoint)
+    its kept ex-post fits by sampler, ``kept_fit``)
     draws ``select_n + fid_n.record`` samples; its first ``select_n`` are scored (FID) against as many validation
     images ``x_val``. Returns the selection rows and, per family, the best candidate as (validation FID,
     (variant, sampler), its other ``fid_n.record`` samples, which no score has seen)."""
@@ -189,8 +215,8 @@ def select(cfg: Config, p: Params, models: dict, x_train: np.ndarray, x_val: np.
     validation = fid.Reference(features(x_val[:n_sel], "validation images"))
     selection, best = [], {}
     for name, sampler in cfg.record.candidates:
-        model, ckpt = models[name]
-        images = draw(model.to(device).eval(), x_train, sampler, n_sel + n, cfg, p, device, ckpt)
+        model, fits = models[name]
+        images = draw(model.to(device).eval(), x_train, sampler, n_sel + n, cfg, p, device, fits.get(sampler))
         score = validation.fid(features(images[:n_sel], f"{name} ({sampler}), validation"))
         family = config.family_of(cfg.variants[name].model, sampler)
         selection.append({"variant": name, "sampler": sampler, "family": family, "fid_validation": score})
@@ -217,6 +243,13 @@ def record_scores(images: np.ndarray, p: Params, net, refs: dict, what: str, pro
         out["dai_wipf"] = _scores(refs["dai_wipf"][:n], feats, p, f"{what} dai_wipf")
         kept["dai_wipf"] = theirs.reshape(-1, SIDE, SIDE).numpy()
     return out, kept
+
+
+def protocol_notes(protocols, selection: bool = False) -> dict[str, str]:
+    """What a scoring stage writes beside its numbers: each protocol it used, the reference, and the record's
+    selection rule when ``selection``."""
+    keep = (*protocols, "reference", *(("selection",) if selection else ()))
+    return {k: v for k, v in RECORD_PROTOCOLS.items() if k in keep}
 
 
 RECORD_PROTOCOLS = {

@@ -32,7 +32,7 @@ from aevae import losses
 from aevae.errors import StudyError
 from aevae.runtime import int_seed, seed_everything, stream
 
-NAMES = ("two_stage",)  # the ex-post samplers the campaign adds to the study's (``sample``)
+NAMES = ("two_stage",)  # the ex-post samplers the campaign adds to the study's (``fit``, ``draw``)
 
 
 class _Half(nn.Module):
@@ -121,9 +121,9 @@ def fit(mean: np.ndarray, sd: np.ndarray | None, seed: int, cfg, device="cpu") -
     return {"state": state, "width": cfg.width, "depth": cfg.depth, "loc": loc, "scale": scale}
 
 
-def draw(fitted: dict, n: int, seed: int, device="cpu") -> np.ndarray:
-    """``[n, D]`` codes from a fitted second stage (``fit``'s, or a checkpoint's copy of it): u ~ N(0, I),
-    z ~ N(z_hat(u), gamma^2 I), from their own stream, so the same fit and seed draw the same codes."""
+def load_fit(fitted: dict) -> tuple[SecondStage, torch.Tensor, torch.Tensor]:
+    """A fit (``fit``'s, or a checkpoint's copy of it) as (its network, the codes' location and scale); one
+    that does not load is one clear error."""
     try:
         loc, scale = torch.as_tensor(fitted["loc"]), torch.as_tensor(fitted["scale"])
         net = SecondStage(len(loc), int(fitted["width"]), int(fitted["depth"]))
@@ -131,6 +131,13 @@ def draw(fitted: dict, n: int, seed: int, device="cpu") -> np.ndarray:
     except (KeyError, TypeError, ValueError, RuntimeError) as e:
         raise StudyError(f"a saved second stage that does not load ({type(e).__name__}); re-run the variant's "
                          "stage, which fits it again") from None  # fmt: skip
+    return net, loc, scale
+
+
+def draw(fitted: dict, n: int, seed: int, device="cpu") -> np.ndarray:
+    """``[n, D]`` codes from a fitted second stage (``fit``'s, or a checkpoint's copy of it): u ~ N(0, I),
+    z ~ N(z_hat(u), gamma^2 I), from their own stream, so the same fit and seed draw the same codes."""
+    net, loc, scale = load_fit(fitted)
     net = net.to(device).eval()
     with torch.no_grad():
         g = stream(seed, "two-stage samples")
@@ -142,15 +149,3 @@ def draw(fitted: dict, n: int, seed: int, device="cpu") -> np.ndarray:
 def two_stage(mean: np.ndarray, sd: np.ndarray | None, n: int, seed: int, cfg, device="cpu") -> np.ndarray:
     """``[n, D]`` codes from a second stage fitted to ``mean`` and ``sd`` (``fit``, then ``draw``)."""
     return draw(fit(mean, sd, seed, cfg, device), n, seed, device)
-
-
-def sample(name: str, z_train: np.ndarray, n: int, seed: int, cfg, sd_train: np.ndarray | None = None,
-           device="cpu", fitted: dict | None = None) -> tuple[np.ndarray, dict]:  # fmt: skip
-    """``[n, D]`` codes from ex-post sampler ``name`` (one of ``NAMES``) fitted to the training codes ``z_train``
-    (a VAE's posterior means, with ``sd_train`` its posterior standard deviations; an AE's codes, ``None``),
-    or drawn from ``fitted``, a fit kept in the variant's checkpoint; ``cfg``: the campaign's config (its
-    ``two_stage`` knobs). Returns (codes, the fit). The study's samplers: ``samplers.sample_latents``."""
-    if name == "two_stage":
-        fitted = fitted if fitted is not None else fit(z_train, sd_train, seed, cfg.two_stage, device)
-        return draw(fitted, n, seed, device), fitted
-    raise ValueError(f"unknown sampler {name!r}; one of {', '.join(NAMES)}")
