@@ -1,5 +1,5 @@
-"""Each study stage's measured time beside its floor: the arithmetic the stage cannot avoid, at this
-machine's measured float32 peak (``bench.peak``).
+"""Each stage's measured time beside its floor, the study's and the campaign's: the arithmetic the stage
+cannot avoid, at this machine's measured float32 peak (``bench.peak``).
 
 The floor counts: Inception's FLOPs per image (the standard network, as ``bench.fid_throughput``
 counts them) for every image a stage scores; a training run's forward and backward FLOPs per training
@@ -8,7 +8,14 @@ VAE's importance-weighted bound (``evaluate.iw_samples`` decoder passes per test
 (process start-up and loading, the latent classifiers, mixtures, SSIM, the judge's reading of paths, KID)
 is not in the floor: the ratio shows what it and the engines' distance from the peak cost together.
 
+A campaign stage (``campaign/dvc.yaml:<stage>``) is counted from what its files record: a variant's epochs
+(its run file), the prior FIDs in its curve, every sampler it scored at ``fid_n`` images, the importance-
+weighted bound of a VAE at ``iw_samples``; a VAE-GAN's step with all three parts trained; the published rows
+at ``fid_n.record`` images per protocol; the record's selection and its families' test scorings. The second
+stage's fit (Dai & Wipf's sampler, a small MLP) is left out of the floor, as the mixtures are.
+
     python -m bench.floors logs/repro.log [--peak 286]   # GFLOP/s; measured when not given
+    python -m bench.floors logs/campaign.log             # a stamped `dvc repro campaign/dvc.yaml` log
 """
 
 from __future__ import annotations
@@ -21,6 +28,8 @@ import torch
 from torch.utils.flop_counter import FlopCounterMode
 
 from aevae import fid, losses, models, params, paths, samplers
+from aevae.campaign import config, vaegan
+from aevae.campaign.paths import PATHS
 from bench.peak import peak_flops
 from bench.stage_times import durations
 
@@ -33,27 +42,40 @@ def inception_flops() -> float:
     return fc.get_total_flops()
 
 
-def model_flops(name: str, p: params.Params) -> dict[str, float]:
-    """Per image: a training step (forward + backward), a forward pass, a decoder pass."""
-    spec = models.spec(name, p)
-    model = models.build(spec)
-    x = torch.rand(p.train.batch_size, models.PIXELS)
+def _flops(fn) -> float:
     with FlopCounterMode(display=False) as fc:
-        losses.loss_fn(spec.kind, p.vae.beta)(model(x), x)["loss"].backward()
-    step = fc.get_total_flops() / len(x)
-    with FlopCounterMode(display=False) as fc, torch.no_grad():
-        model(x)
-    forward = fc.get_total_flops() / len(x)
+        fn()
+    return fc.get_total_flops()
+
+
+def spec_flops(spec: models.Spec, beta: float, batch: int, gan=None) -> dict[str, float]:
+    """Per image of model ``spec``: a training step (forward + backward; a VAE-GAN's with its three parts
+    trained, ``gan`` its knobs), a forward pass, a decoder pass."""
+    x = torch.rand(batch, models.PIXELS)
+    if spec.kind == "cvae":
+        x = torch.from_numpy(models.with_labels(x.numpy(), torch.arange(batch) % models.CLASSES))
+    if gan is not None:
+        parts = vaegan.build(spec, gan, "cpu")
+        model = parts.vae
+        step = _flops(lambda: vaegan.step(parts, x, gan)) / batch
+    else:
+        model = models.build(spec)
+        step = _flops(lambda: losses.loss_fn(spec.kind, beta)(model(x), x)["loss"].backward()) / batch
     with torch.no_grad():
+        forward = _flops(lambda: model(x)) / batch
         z = model.embed(x)
-    with FlopCounterMode(display=False) as fc, torch.no_grad():
-        model.decoder(z)
-    return {"step": step, "forward": forward, "decode": fc.get_total_flops() / len(x)}
+        decode = _flops(lambda: model.decoder(torch.cat([z, x[:, models.PIXELS :]], 1))) / batch
+    return {"step": step, "forward": forward, "decode": decode}
+
+
+def model_flops(name: str, p: params.Params) -> dict[str, float]:
+    """Per image of the study's model ``name``: a training step, a forward pass, a decoder pass."""
+    return spec_flops(models.spec(name, p), p.vae.beta, p.train.batch_size)
 
 
 def floor_seconds(stage: str, p: params.Params, peak: float, inc: float, cache: dict) -> float | None:
     """The floor of one stage (``train_<model>@<r>``, ``evaluate_<model>@<r>``, ``fid_reference``), else None."""
-    n_train, n_test = p.n_train_total - p.data.val_size, p.n_test
+    n_test = p.n_test
     if stage == "fid_reference":
         return n_test * inc / peak
     m = re.fullmatch(r"(train|evaluate)_(\w+)@(\d+)", stage)
@@ -67,7 +89,7 @@ def floor_seconds(stage: str, p: params.Params, peak: float, inc: float, cache: 
     if kind == "train":
         with open(paths.curves(name, rep)) as fh:
             epochs = sum(1 for _ in csv.DictReader(fh))
-        return epochs * (n_train * f["step"] + p.data.val_size * f["forward"]) / peak
+        return _training(p, f, epochs) / peak
     e = p.evaluate
     images = e.fid_samples_seed * (1 + len(samplers.SAMPLERS[spec.kind]))
     if rep == 0:
@@ -75,6 +97,47 @@ def floor_seconds(stage: str, p: params.Params, peak: float, inc: float, cache: 
     flops = images * inc
     if spec.kind == "vae":
         flops += n_test * e.iw_samples * f["decode"]
+    return flops / peak
+
+
+def _training(p: params.Params, f: dict, epochs: int) -> float:
+    """A training run's FLOPs: every epoch's steps over the training images and forward pass over validation's."""
+    return epochs * ((p.n_train_total - p.data.val_size) * f["step"] + p.data.val_size * f["forward"])
+
+
+def campaign_floor_seconds(stage: str, p: params.Params, cfg, peak: float, inc: float, cache: dict) -> float | None:
+    """The floor of a campaign stage (``campaign/dvc.yaml:<stage>``), from its run files; else None."""
+    name = stage.removeprefix("campaign/dvc.yaml:")
+    if name == "reference":
+        return p.n_test * inc / peak
+    if name == "record":
+        kept = {config.family_of(cfg.variants[v].model, s) for v, s in cfg.record.candidates}
+        n = cfg.record.select_n * (len(cfg.record.candidates) + 1) + 2 * cfg.fid_n["record"] * len(kept)
+        return n * inc / peak
+    m = re.fullmatch(r"(variant|replicate|published|published_replicate)@([^-]+)(?:-(\d+))?", name)
+    if m is None:
+        return None
+    kind, variant, seed = m.group(1), m.group(2), int(m.group(3) or 0)
+    if kind.startswith("published"):
+        rows = sum(1 for v, _ in cfg.published.values() if v == variant)
+        return rows * cfg.fid_n["record"] * (2 if seed == 0 else 1) * inc / peak
+    run = config.run_name(variant, seed)
+    try:
+        metrics = config.read_json(PATHS["runs"] / f"{run}.json")
+        with open(PATHS["curves"] / f"{run}.csv") as fh:
+            curve = list(csv.DictReader(fh))
+    except (OSError, config.CampaignError):
+        return None  # not run yet
+    v = cfg.variants[variant]
+    pv = config.variant_params(p, v, cfg)
+    if variant not in cache:
+        cache[variant] = spec_flops(config.spec(v, pv), v.beta, pv.train.batch_size, v.gan)
+    f, n = cache[variant], metrics["fid_n"]
+    scored = sum(1 for k in metrics if k.startswith("fid_") and k != "fid_n")  # reconstructions and each sampler
+    scored += sum(1 for row in curve if row.get("fid_prior") not in (None, "", "nan"))  # FID against epochs
+    flops = _training(pv, f, len(curve)) + scored * n * inc  # the test images' features: the study's, cached
+    if v.kind == "vae":
+        flops += p.n_test * cfg.iw_samples * f["decode"]
     return flops / peak
 
 
@@ -86,14 +149,18 @@ def main() -> None:
     with open(args.log) as fh:
         times = durations(fh.read().replace("\r", "\n").splitlines())
     p = params.load()
+    cfg = config.load_config() if any(s.startswith("campaign/") for s in times) else None
     peak = args.peak * 1e9 if args.peak else peak_flops()
-    inc, cache = inception_flops(), {}
+    inc, cache, campaign_cache = inception_flops(), {}, {}
     print(f"float32 peak {peak / 1e9:.0f} GFLOP/s; Inception {inc / 1e9:.2f} GFLOP/image")
     print("| stage | measured (min) | floor (min) | measured / floor |")
     print("|---|---|---|---|")
     total = floor_total = 0.0
     for stage, s in times.items():
-        fl = floor_seconds(stage, p, peak, inc, cache)
+        if stage.startswith("campaign/"):
+            fl = campaign_floor_seconds(stage, p, cfg, peak, inc, campaign_cache)
+        else:
+            fl = floor_seconds(stage, p, peak, inc, cache)
         total += s
         floor_total += fl or 0.0
         ratio = f"{s / fl:.1f}x" if fl else "-"
