@@ -61,12 +61,8 @@ campaign: install ## the future-work campaign (campaign/dvc.yaml): every variant
 	$(PY) -m stages.campaign_check --only-check
 	PATH=$(abspath $(VENV))/bin:$$PATH $(DVC) repro campaign/dvc.yaml
 
-# two pytest-xdist workers, one test file each at a time (a file's module fixtures stay on one worker): the
-# end-to-end DVC runs are mostly single-threaded process starts (imports, the ONNX export, DVC's own work), so
-# the study's and the campaign's run side by side on the two cores. TEST_WORKERS=0 runs in one process.
-TEST_WORKERS ?= 2
 test: install browser ## set up, then run the test suite (includes a small end-to-end DVC run, twice)
-	PATH=$(abspath $(VENV))/bin:$$PATH $(PY) -m pytest -n $(TEST_WORKERS) --dist loadfile
+	PATH=$(abspath $(VENV))/bin:$$PATH $(PY) -m pytest
 
 lint: install ## ruff lint and format check
 	$(VENV)/bin/ruff check . && $(VENV)/bin/ruff format --check .
