@@ -96,6 +96,7 @@ def main() -> None:
         )
         cv = [r for r in runs.values() if r["variant"]["model"] == "cvae" and r["variant"]["seed"] == 0]
         if cv:
+            results += campaign_report.conditional(cv[0])
             rates = cv[0]["sample_class_acc_by_class"]
             extra["cvae_by_class"] = ", ".join(f"{c} {v:.2f}" for c, v in zip(data.CLASSES, rates, strict=True))
         rel = PATHS["figures"].relative_to(PATHS["report"].parent)

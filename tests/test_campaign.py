@@ -607,6 +607,32 @@ def test_trend_is_kendalls_tau_exact_over_the_settings_oriented_by_the_measure()
     assert math.isnan(_sweep([0.6, 0.7]).p)  # two settings: nothing to test
 
 
+def _cvae(rates: list[float], n: int = 1000) -> dict:
+    return _run("cvae", 0, "cvae", fid_n=n, sample_class_acc=float(np.mean(rates)), sample_class_acc_by_class=rates)
+
+
+def test_conditional_claim_tests_each_class_against_chance_by_the_exact_binomial():
+    r = campaign_report.conditional(_cvae([0.2] + [0.9] * 9))
+    assert [x.second for x in r] == [(float(c), 100) for c in range(10)]  # 1,000 draws, classes in turn
+    # 20 of 100 against 0.1, two-sided exact: the outcomes no likelier than 20, summed (independent of binomtest)
+    pmf = st.binom.pmf(np.arange(101), 100, 0.1)
+    assert r[0].p == pytest.approx(pmf[pmf <= pmf[20] * (1 + 1e-7)].sum(), rel=1e-9)
+    assert r[0].effect == pytest.approx(0.1) and r[0].lo < 0.1 < r[0].hi
+    assert r[0].p_holm == pytest.approx(r[0].p) and r[1].p_holm == pytest.approx(10 * r[1].p)  # Holm: x1 .. x10
+    assert all(x.verdict == "confirmed" for x in r) and campaign_report.verdicts(r) == {"conditional": "confirmed"}
+
+
+def test_a_conditional_model_that_ignores_the_class_is_not_confirmed():
+    # a decoder that ignores its label: each class drawn is judged as asked at about chance
+    blind = campaign_report.conditional(_cvae([0.08, 0.12, 0.1, 0.09, 0.11, 0.1, 0.13, 0.07, 0.1, 0.1]))
+    assert campaign_report.verdicts(blind) == {"conditional": "inconclusive"}
+    # one class never generated (its draws all read as another): refuted there, so the claim is mixed
+    mixed = campaign_report.conditional(_cvae([0.0] + [0.9] * 9))
+    assert mixed[0].verdict == "refuted" and campaign_report.verdicts(mixed) == {"conditional": "mixed"}
+    # 1,003 draws: the first three classes get one more, as evaluate_cvae's np.arange(n) % 10
+    assert [x.second[1] for x in campaign_report.conditional(_cvae([0.5] * 10, 1003))] == [101] * 3 + [100] * 7
+
+
 # ------------------------------------------------------------------ VAE-GAN
 
 
