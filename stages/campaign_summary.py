@@ -4,6 +4,8 @@ source report"), from the campaign's metrics files. What it reads and writes: ca
 
 import logging
 
+import pandas as pd
+
 from aevae import data, fileio, paths
 from aevae.campaign import config
 from aevae.campaign import report as campaign_report
@@ -46,7 +48,26 @@ def _read_inputs():
                 extra["published"][config.run_name(name, seed)] = config.read_json(f)
             else:
                 missing.append(f.stem)
+    extra["curves"] = {run: c for run in runs if (c := _fid_curve(PATHS["curves"] / f"{run}.csv")) is not None}
     return cfg, runs, missing, extra
+
+
+def _fid_curve(path) -> pd.DataFrame | None:
+    """A run's curve when it scored prior samples during training (``fid_every``), else None."""
+    if not path.is_file():
+        raise config.CampaignError(f"{path}: missing; `dvc repro campaign/dvc.yaml` makes it")
+    try:
+        c = pd.read_csv(path)
+        if "fid_prior" not in c:
+            return None
+        if c.empty or "epoch" not in c or not pd.api.types.is_numeric_dtype(c["fid_prior"]):
+            raise ValueError("no epoch rows or a fid_prior that is not numbers")
+    except (ValueError, pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError) as e:
+        raise config.CampaignError(
+            f"{path}: corrupt or truncated ({type(e).__name__}: {str(e).splitlines()[0][:100]}); "
+            f"`git checkout -- {path.relative_to(paths.ROOT)}` restores the committed one"
+        ) from None
+    return c
 
 
 def _figures(cfg, df, runs: dict, extra: dict, out) -> None:
@@ -71,6 +92,9 @@ def _figures(cfg, df, runs: dict, extra: dict, out) -> None:
             panels.update({f"{n}: {s}": fileio.load_npy(evals / n / f"samples_{s}.npy") for s in names})
     if panels:
         campaign_report.samples_figure(panels, out / "samplers.png", "Same decoder, different sampler of codes", 8, 8)
+    if extra["curves"]:
+        n = {runs[run]["fid_n"] for run in extra["curves"]}
+        campaign_report.epochs_figure(extra["curves"], n.pop() if len(n) == 1 else 0, out / "fid_epochs.png")
     if "record" in extra:
         rec, shown = extra["record"], {}
         for family, r in rec["families"].items():

@@ -41,7 +41,8 @@ CAMPAIGN = {
         "a2": {"family": "latent", "model": "ae", "arch": "dense", "latent": 2},
         "a3": {"family": "latent", "model": "ae", "arch": "dense", "latent": 3},
         "a4": {"family": "latent", "model": "ae", "arch": "dense", "latent": 4},
-        "v": {"family": "latent", "model": "vae", "arch": "dense", "latent": 2, "samplers": ["two_stage"]},
+        "v": {"family": "latent", "model": "vae", "arch": "dense", "latent": 2, "samplers": ["two_stage"],
+              "fid_every": 1},
         "g": {"family": "hybrid", "model": "vaegan", "arch": "dense", "latent": 2, "gan": GAN},
         "c": {"family": "conditional", "model": "cvae", "arch": "dense", "latent": 2},
     },
@@ -116,7 +117,7 @@ def test_report_and_figures_come_from_the_table(campaign_run):
     report = (root / "campaign" / "REPORT.md").read_text()
     assert report.startswith("# Beyond the source report")
     for section in ("## Hypotheses", "### Comparisons", "### Trends", "## Latent size", "## Samplers",
-                    "## Conditional VAE", "## Record attempt"):  # fmt: skip
+                    "## Conditional VAE", "## FID against epochs", "## Record attempt"):  # fmt: skip
         assert section in report, section
     # a comparison of two seeds per side: Welch's t has something to test (p is a number)
     row = next(line for line in report.splitlines() if line.startswith("| a hybrid improves") and "FID" in line)
@@ -124,7 +125,7 @@ def test_report_and_figures_come_from_the_table(campaign_run):
     # the conditional claim: in the verdicts, and one binomial test per class on its 60 / 10 draws
     assert re.search(r"^\| a conditional model generates the asked class \| \*\*\w+\*\* \|$", report, re.M)
     assert len(re.findall(r"^\| [^|]+ \| 6 \| [01]\.\d\d \[[01]\.\d\d, [01]\.\d\d\] \|", report, re.M)) == 10
-    for fig in ("sweep.png", "cvae_samples.png", "samplers.png", "record.png"):
+    for fig in ("sweep.png", "cvae_samples.png", "samplers.png", "record.png", "fid_epochs.png"):
         assert (root / "campaign" / "figures" / fig).read_bytes()[:4] == b"\x89PNG"
     assert not (root / "campaign" / "figures" / "beta.png").exists()  # no beta trend: no empty figure
     record = yaml.safe_load((root / "campaign" / "runs" / "record.json").read_text())
