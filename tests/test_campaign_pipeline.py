@@ -128,6 +128,9 @@ def test_report_and_figures_come_from_the_table(campaign_run):
     for fig in ("sweep.png", "cvae_samples.png", "samplers.png", "record.png", "fid_epochs.png"):
         assert (root / "campaign" / "figures" / fig).read_bytes()[:4] == b"\x89PNG"
     assert not (root / "campaign" / "figures" / "beta.png").exists()  # no beta trend: no empty figure
+    dvc(root, "plots", "show", "-o", "page")  # the campaign's figures beside the study's
+    html = (root / "page" / "index.html").read_text()
+    assert all(f"campaign_figures_{png.name}" in html for png in (root / "campaign" / "figures").glob("*.png"))
     record = yaml.safe_load((root / "campaign" / "runs" / "record.json").read_text())
     # chosen on validation images, one per family: the prior-sampled VAE, a fitted density (the best of two), hybrid
     assert record["fid_n"] == 80 and record["select_n"] == 50
