@@ -4,9 +4,10 @@ source report"), from the campaign's metrics files. What it reads and writes: ca
 
 import logging
 
+import numpy as np
 import pandas as pd
 
-from aevae import data, fileio, paths
+from aevae import data, fileio, judge, paths
 from aevae.campaign import config
 from aevae.campaign import report as campaign_report
 from aevae.campaign.paths import PATHS
@@ -49,7 +50,17 @@ def _read_inputs():
             else:
                 missing.append(f.stem)
     extra["curves"] = {run: c for run in runs if (c := _fid_curve(PATHS["curves"] / f"{run}.csv")) is not None}
+    if any(r["variant"]["model"] == "cvae" for r in runs.values()):
+        extra["judge_by_class"] = _judge_by_class()
     return cfg, runs, missing, extra
+
+
+def _judge_by_class() -> list[float]:
+    """The class judge's accuracy on the real test images of each class: the conditional claim's ceiling."""
+    test = data.load_split("test")
+    y = np.asarray(test.y)
+    right = judge.predict(judge.load(paths.JUDGE), test.x) == y
+    return [float(right[y == c].mean()) for c in range(len(data.CLASSES))]
 
 
 def _fid_curve(path) -> pd.DataFrame | None:
@@ -120,7 +131,7 @@ def main() -> None:
         )
         cv = [r for r in runs.values() if r["variant"]["model"] == "cvae" and r["variant"]["seed"] == 0]
         if cv:
-            results += campaign_report.conditional(cv[0])
+            results += campaign_report.conditional(cv[0], extra["judge_by_class"])
             rates = cv[0]["sample_class_acc_by_class"]
             extra["cvae_by_class"] = ", ".join(f"{c} {v:.2f}" for c, v in zip(data.CLASSES, rates, strict=True))
         rel = PATHS["figures"].relative_to(PATHS["report"].parent)

@@ -122,6 +122,11 @@ def test_report_and_figures_come_from_the_table(campaign_run):
     # a comparison of two seeds per side: Welch's t has something to test (p is a number)
     row = next(line for line in report.splitlines() if line.startswith("| a hybrid improves") and "FID" in line)
     assert "(2 seeds)" in row and re.search(r"\| 0\.\d+ \| [01]\.?\d* \|", row), row
+    # every ex-post sampler of a replicated variant against its own, paired over its 2 seeds
+    assert re.search(r"^\| `v`: two_stage against normal \| FID [^|]+\| [^|]+\(2 seeds\) \|", report, re.M)
+    assert re.search(
+        r"^\| an ex-post sampler improves generation over the model's own \| \*\*\w+\*\* \|$", report, re.M
+    )
     # the conditional claim: in the verdicts, and one binomial test per class on its 60 / 10 draws
     assert re.search(r"^\| a conditional model generates the asked class \| \*\*\w+\*\* \|$", report, re.M)
     assert len(re.findall(r"^\| [^|]+ \| 6 \| [01]\.\d\d \[[01]\.\d\d, [01]\.\d\d\] \|", report, re.M)) == 10
