@@ -11,7 +11,7 @@ is not in the floor: the ratio shows what it and the engines' distance from the 
 A campaign stage (``campaign/dvc.yaml:<stage>``) is counted from what its files record: a variant's epochs
 (its run file), the prior FIDs in its curve, every sampler it scored at ``fid_n`` images, the importance-
 weighted bound of a VAE at ``iw_samples``; a VAE-GAN's step with all three parts trained; the published rows
-at ``fid_n.record`` images per protocol; the record's selection and its families' test scorings. The second
+at ``fid_n.record`` images per protocol; the record's selection and its families' test scorings at each seed. The second
 stage's fit (Dai & Wipf's sampler, a small MLP) is left out of the floor, as the mixtures are.
 
     python -m bench.floors logs/repro.log [--peak 286]   # GFLOP/s; measured when not given
@@ -112,9 +112,13 @@ def campaign_floor_seconds(stage: str, p: params.Params, cfg, peak: float, inc: 
     name = stage.removeprefix("campaign/dvc.yaml:")
     if name == "reference":
         return p.n_test * inc / peak
-    if name == "record":
-        kept = {config.family_of(cfg.variants[v].model, s) for v, s in cfg.record.candidates}
-        n = cfg.record.select_n * (len(cfg.record.candidates) + 1) + cfg.fid_n["record"] * len(kept)  # theirs only
+    if name == "record":  # the selection, then each family's chosen variant at each of its seeds (record.json)
+        try:
+            families = config.read_json(PATHS["runs"] / "record.json")["families"].values()
+            scored = sum(len(cfg.seeds_of(f["variant"])) for f in families)
+        except (config.CampaignError, KeyError, AttributeError):
+            return None
+        n = cfg.record.select_n * (len(cfg.record.candidates) + 1) + cfg.fid_n["record"] * scored  # theirs only
         return n * inc / peak
     m = re.fullmatch(r"(variant|replicate|published|published_replicate)@([^-]+)(?:-(\d+))?", name)
     if m is None:

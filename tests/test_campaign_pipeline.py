@@ -154,6 +154,14 @@ def test_report_and_figures_come_from_the_table(campaign_run):
     )
     for r in record["families"].values():
         assert r["dai_wipf"]["fid"] > 0 and "ours" not in r  # ours beside theirs: the published rows
+        # the chosen variant at each of its seeds (v and g are replicated, a2 is not), seed 0 the one above
+        assert set(r["seeds"]) == ({"0"} if r["variant"] == "a2" else {"0", "1"}) and r["seeds"]["0"] == r["dai_wipf"]
+        assert all(s["fid"] > 0 for s in r["seeds"].values())
+    prior_1 = np.load(root / "data" / "campaign" / "record" / "prior-1-dai_wipf.npy")
+    assert prior_1.shape == (80, 28, 28) and not np.array_equal(prior_1, np.load(
+        root / "data" / "campaign" / "record" / "prior-dai_wipf.npy"))  # its own draws from its own model  # fmt: skip
+    assert re.search(r"^\| prior-sampled VAE[^|]*\| v, normal \| \*\*[\d.]+\*\* \| [^|]+ ± [^|]+ \(2 seeds\) \|",
+                     report, re.M)  # fmt: skip
     kept = np.load(root / "data" / "campaign" / "record" / "fitted-dai_wipf.npy")
     assert kept.shape == (80, 28, 28)
 
