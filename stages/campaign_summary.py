@@ -6,12 +6,14 @@ import logging
 
 import numpy as np
 import pandas as pd
+import torch
 
-from aevae import data, fileio, judge, paths
+from aevae import data, fileio, judge, metrics, params, paths
 from aevae.campaign import config
 from aevae.campaign import report as campaign_report
 from aevae.campaign.paths import PATHS
 from aevae.errors import cli
+from aevae.runtime import stream
 
 
 def _read_inputs():
@@ -50,9 +52,31 @@ def _read_inputs():
             else:
                 missing.append(f.stem)
     extra["curves"] = {run: c for run in runs if (c := _fid_curve(PATHS["curves"] / f"{run}.csv")) is not None}
+    sizes = sorted({float(cfg.variants[v].latent) for t in cfg.trends.values() if t.by == "latent" for v in t.variants})
+    extra["projections"] = _projections([int(d) for d in sizes], params.load().seed)
     if any(r["variant"]["model"] == "cvae" for r in runs.values()):
         extra["judge_by_class"] = _judge_by_class()
     return cfg, runs, missing, extra
+
+
+def _projections(sizes: list[int], seed: int) -> pd.DataFrame:
+    """kNN and linear-probe accuracy (the study's, as ``evaluate.latent_scores``) of random Gaussian projections of the
+    pixels to each of ``sizes``: the representation measures on codes that learned nothing."""
+    if not sizes:
+        return pd.DataFrame()
+    tr, te = data.load_split("train"), data.load_split("test")
+    rows = []
+    for d in sizes:
+        w = torch.randn((tr.x.shape[1], d), generator=stream(seed, f"random projection {d}")).numpy()
+        z_train, z_test, y_train, y_test = (
+            np.asarray(tr.x) @ w,
+            np.asarray(te.x) @ w,
+            np.asarray(tr.y),
+            np.asarray(te.y),
+        )
+        rows.append({"latent": d, "latent_acc": metrics.latent_acc(z_train, y_train, z_test, y_test),
+                     "probe_acc": metrics.probe_acc(z_train, y_train, z_test, y_test)})  # fmt: skip
+    return pd.DataFrame(rows)
 
 
 def _judge_by_class() -> list[float]:
@@ -85,7 +109,7 @@ def _figures(cfg, df, runs: dict, extra: dict, out) -> None:
     """Every figure of the summary, drawn into the folder ``out``."""
     lat = [v for t in cfg.trends.values() if t.by == "latent" for v in t.variants]
     if lat:
-        campaign_report.sweep_figure(df, lat, out / "sweep.png")
+        campaign_report.sweep_figure(df, lat, out / "sweep.png", extra["projections"])
     beta = [v for t in cfg.trends.values() if t.by == "beta" for v in t.variants]
     if beta:
         campaign_report.beta_figure(df, beta, out / "beta.png")

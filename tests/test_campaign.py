@@ -611,6 +611,18 @@ def test_trend_is_kendalls_tau_exact_over_the_settings_oriented_by_the_measure()
     assert tied.p == pytest.approx(4 / 120) and tied.effect == pytest.approx(st.kendalltau(range(5), tied.first)[0])
 
 
+def test_random_projections_are_the_failing_case_of_the_representation_measures():
+    # codes that learned nothing, read by a wider kNN: accuracy rises with the width alone, and the trend test
+    # confirms it (a perfect order of 5: p = 2/5!), so a rising measure over the models is not enough
+    grows = pd.DataFrame({"latent": [2, 8, 16, 32, 64], "latent_acc": [0.25, 0.64, 0.77, 0.82, 0.83],
+                          "probe_acc": [0.27, 0.55, 0.70, 0.77, 0.80]})  # fmt: skip
+    check = campaign_report.projection_check(grows, ("latent_acc", "probe_acc"))
+    assert check["latent_acc"] == pytest.approx((1.0, 2 / 120)) and check["probe_acc"] == pytest.approx((1.0, 2 / 120))
+    flat = grows.assign(latent_acc=[0.8, 0.79, 0.81, 0.8, 0.805])
+    assert campaign_report.projection_check(flat, ("latent_acc",))["latent_acc"][1] > 0.05
+    assert campaign_report.projection_check(pd.DataFrame(), ("latent_acc",)) == {}
+
+
 def test_an_ex_post_sampler_is_tested_paired_by_seed_against_the_models_own():
     own, gmm = (90.0, 80.0, 95.0), (75.0, 66.0, 79.0)  # seed effects shared: the pairs differ by 14-16
     runs = {f"v-{i}": _run("v", i, fid_normal=own[i], fid_gmm=gmm[i], kid_normal=0.05, kid_gmm=0.05 - i / 100)
@@ -711,7 +723,7 @@ def test_dai_wipf_features_equal_the_torchmetrics_network_that_resizes_as_tf1(sp
     assert np.abs(ours - same).max() > 1e-2
 
 
-def test_sweep_figure_draws_every_metric_against_the_latent_size(tmp_path):
+def test_sweep_figure_draws_every_metric_against_the_latent_size(tmp_path, monkeypatch):
     rows = [{"run": f"{m}_z{d}-0", "variant": f"{m}_z{d}", "seed": 0, "family": "latent", "model": m, "arch": "dense",
              "latent": d, "beta": 1.0, "fid_n": 100, "epochs": 1, "best_epoch": 1, "stopped": "", "seconds": 1.0,
              **{k: d / 100 + (0.5 if m == "vae" else 0) for k in campaign_report.SWEEP_KEYS}}
@@ -720,3 +732,12 @@ def test_sweep_figure_draws_every_metric_against_the_latent_size(tmp_path):
     out = tmp_path / "sweep.png"
     campaign_report.sweep_figure(pd.DataFrame(rows), [r["variant"] for r in rows], out)
     assert out.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    # the random projections' baseline: one more line on the panels of the measures it has, none elsewhere
+    drawn = {}
+    monkeypatch.setattr(campaign_report.plots, "save_figure", lambda fig, path: drawn.update(fig=fig))
+    baseline = pd.DataFrame({"latent": [2, 16, 32], "latent_acc": [0.3, 0.7, 0.8]})
+    campaign_report.sweep_figure(pd.DataFrame(rows), [r["variant"] for r in rows], out, baseline)
+    lines = {ax.get_title().split("\n")[0]: [ln.get_label() for ln in ax.get_lines()] for ax in drawn["fig"].axes}
+    knn = config.measures()["latent_acc"].label
+    assert lines[knn] == ["AE", "VAE", "random projection"]
+    assert all(v == ["AE", "VAE"] for k, v in lines.items() if k != knn)

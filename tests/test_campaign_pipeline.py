@@ -122,6 +122,8 @@ def test_report_and_figures_come_from_the_table(campaign_run):
     # a comparison of two seeds per side: Welch's t has something to test (p is a number)
     row = next(line for line in report.splitlines() if line.startswith("| a hybrid improves") and "FID" in line)
     assert "(2 seeds)" in row and re.search(r"\| 0\.\d+ \| [01]\.?\d* \|", row), row
+    # the latent trend's measure on its failing case: random projections of the pixels at sizes 2, 3, 4
+    assert re.search(r"^\| kNN accuracy on codes \| 2: [\d.]+, 3: [\d.]+, 4: [\d.]+ \|", report, re.M)
     # every ex-post sampler of a replicated variant against its own, paired over its 2 seeds
     assert re.search(r"^\| `v`: two_stage against normal \| FID [^|]+\| [^|]+\(2 seeds\) \|", report, re.M)
     assert re.search(

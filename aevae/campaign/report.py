@@ -132,10 +132,41 @@ def trend(key: str, t: config.Trend, df: pd.DataFrame, table_means: pd.DataFrame
     nan = float("nan")
     if len(x) < 3 or len(set(y)) < 2:
         return Result("", t.claim, key, "trend", tuple(y), tuple(x), nan, nan, nan, nan)
-    oriented = [f(v) for v in y]
+    tau, p = kendall(x, [f(v) for v in y])
+    return Result("", t.claim, key, "trend", tuple(y), tuple(x), tau, nan, nan, p)
+
+
+def kendall(x: list[float], y: list[float]) -> tuple[float, float]:
+    """Kendall's tau-b of ``y`` against ``x`` and its exact two-sided p (every ordering of ``y``, ties kept)."""
     tau = lambda a: st.kendalltau(x, a).statistic  # noqa: E731  (tau-b: ties counted as ties)
-    r = st.permutation_test((oriented,), tau, permutation_type="pairings", n_resamples=math.inf)
-    return Result("", t.claim, key, "trend", tuple(y), tuple(x), float(tau(oriented)), nan, nan, float(r.pvalue))
+    r = st.permutation_test((list(y),), tau, permutation_type="pairings", n_resamples=math.inf)
+    return float(tau(y)), float(r.pvalue)
+
+
+def projection_check(baseline: pd.DataFrame, keys: tuple[str, ...]) -> dict[str, tuple[float, float]]:
+    """The representation measures on a case that should fail: random projections of the pixels to each latent
+    size (``baseline``: latent, then one column per measure), no learning at all, tested by the trend test:
+    measure -> (tau-b, exact p). Where it confirms them too, the measure grows with the read-out's width alone
+    and a trend over the models cannot be read as better representations."""
+    if baseline.empty:
+        return {}
+    x = baseline["latent"].astype(float).tolist()
+    return {key: kendall(x, baseline[key].astype(float).tolist()) for key in keys if key in baseline}
+
+
+def _projection_rows(baseline: pd.DataFrame, check: dict[str, tuple[float, float]]) -> list[str]:
+    if not check:
+        return []
+    metrics = config.measures()
+    rows = [f"| {metrics[key].label} | "
+            + ", ".join(f"{int(d)}: {v:.4g}" for d, v in zip(baseline["latent"], baseline[key], strict=True))
+            + f" | {tau:.3g} | {p:.2g} |" for key, (tau, p) in check.items()]  # fmt: skip
+    return ["", "**The measures on a case that should fail.** Random projections of the pixels to each latent size "
+            "(a Gaussian matrix from the study's seed; no learning), read by the same kNN and linear probe and "
+            "tested by the same trend test. Where they rise as steadily, a rising measure over the models reflects "
+            "the read-out's width, not a better representation; compare each model with the projection of its size.",
+            "", "| measure | random projections, by size | tau-b | p (exact) |", "|---|---|---|---|",
+            *rows]  # fmt: skip
 
 
 SAMPLERS = "samplers"  # the hypothesis's key: an ex-post sampler against the model's own, same model and seed
@@ -228,9 +259,10 @@ def verdicts(results: list[Result]) -> dict[str, str]:
 # ------------------------------------------------------------------ figures
 
 
-def sweep_figure(df: pd.DataFrame, variants: list[str], path: Path) -> None:
+def sweep_figure(df: pd.DataFrame, variants: list[str], path: Path, baseline: pd.DataFrame | None = None) -> None:
     """Each measure against the latent size (log2 axis), one line per kind of model, at seed 0 (as the
-    trend tests read them)."""
+    trend tests read them); ``baseline`` (``projection_check``'s random projections of the pixels) dashed
+    where it has the measure."""
     m = means(df[df["seed"] == 0])
     sweep = m[m["variant"].isin(variants)].sort_values(["model", "latent"])
     keys = [k for k in SWEEP_KEYS if k in sweep.columns]
@@ -239,6 +271,8 @@ def sweep_figure(df: pd.DataFrame, variants: list[str], path: Path) -> None:
     for ax, key in zip(axes[0], keys, strict=True):
         for kind, d in sweep.groupby("model"):
             ax.plot(d["latent"], d[key], "o-", color=plots.COLORS.get(kind, "k"), label=kind.upper())
+        if baseline is not None and key in baseline:
+            ax.plot(baseline["latent"], baseline[key], "s--", color="0.5", ms=3, label="random projection")
         ax.set_xscale("log", base=2)
         ax.set_xticks(sorted(sweep["latent"].unique()))
         ax.xaxis.set_major_formatter(matplotlib.ticker.ScalarFormatter())
@@ -480,7 +514,15 @@ def render(cfg: Config, df: pd.DataFrame, results: list[Result], extra: dict, fi
         CONDITIONAL: CONDITIONAL_CLAIM,
         SAMPLERS: SAMPLERS_CLAIM,
     }
-    out += [f"| {claims[k]} | **{v}** |" for k, v in final.items()]
+    projections = extra.get("projections", pd.DataFrame())
+    check = projection_check(projections, tuple(dict.fromkeys(
+        k for t in cfg.trends.values() if t.by == "latent" for k in t.measures)))  # fmt: skip
+    passes = [k for k, (tau, p) in check.items() if tau > 0 and p < ALPHA]
+    for k, v in final.items():
+        caveat = ""
+        if k in cfg.trends and cfg.trends[k].by == "latent" and set(cfg.trends[k].measures) & set(passes):
+            caveat = " (random projections of the pixels pass the same test: see Latent size)"
+        out.append(f"| {claims[k]} | **{v}**{caveat} |")
     if any(r.kind == "comparison" for r in results):
         out += ["", "### Comparisons (each side's own seeds)", "", *_test_rows(cfg, results)]
         out += ["", "Effect: the difference of means oriented so that > 0 supports the hypothesis (for sharpness: "
@@ -499,6 +541,7 @@ def render(cfg: Config, df: pd.DataFrame, results: list[Result], extra: dict, fi
                 _md_table(rows, ["variant", "latent", "mse", "ssim", "fid_recon", "fid_own", "kid_own",
                                  "latent_acc", "probe_acc", "active_units"]),
                 "", "`fid_own`, `kid_own`: each model's own sampler (VAE: prior; AE: fitted Gaussian)."]  # fmt: skip
+        out += _projection_rows(projections, check)
     beta = [v for t in cfg.trends.values() if t.by == "beta" for v in t.variants]
     if beta:
         rows = m0[m0["variant"].isin(beta)].sort_values("beta")
