@@ -499,7 +499,9 @@ def render(cfg: Config, df: pd.DataFrame, results: list[Result], extra: dict, fi
         "",
         "FID, KID, precision and recall use the study's network and protocol at `fid_n` images per side "
         "(" + ", ".join(f"{fam} {n:,}" for fam, n in cfg.fid_n.items()) + "); FID is biased upward at small N "
-        "(KID is not), so FIDs compare only at the same N and not with published 10,000-image numbers.",
+        "(KID is not), so FIDs compare only at the same N and not with published 10,000-image numbers. A "
+        "replicated variant's KID carries its seeds' sd; a one-seed variant's none (its stage keeps KID's mean, "
+        "not its subset sd; the published rows and the record carry both).",
         "",
         f"Campaign time on this machine: {extra['seconds'] / 60:.0f} min in all ({extra['device']}; summed over "
         "its stages).",
