@@ -273,8 +273,11 @@ def sweep_figure(df: pd.DataFrame, variants: list[str], path: Path, baseline: pd
             ax.plot(d["latent"], d[key], "o-", color=plots.COLORS.get(kind, "k"), label=kind.upper())
         if baseline is not None and key in baseline:
             ax.plot(baseline["latent"], baseline[key], "s--", color="0.5", ms=3, label="random projection")
+            ax.legend(frameon=False, fontsize=6)
         ax.set_xscale("log", base=2)
-        ax.set_xticks(sorted(sweep["latent"].unique()))
+        ax.set_xticks(
+            sorted({*sweep["latent"], *(() if baseline is None or key not in baseline else baseline["latent"])})
+        )
         ax.xaxis.set_major_formatter(matplotlib.ticker.ScalarFormatter())
         ax.set_xlabel("latent size")
         ax.set_title(f"{metrics[key].label}\n({metrics[key].better})", fontsize=8)
