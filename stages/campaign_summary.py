@@ -53,18 +53,19 @@ def _read_inputs():
                 missing.append(f.stem)
     extra["curves"] = {run: c for run in runs if (c := _fid_curve(PATHS["curves"] / f"{run}.csv")) is not None}
     sizes = sorted({float(cfg.variants[v].latent) for t in cfg.trends.values() if t.by == "latent" for v in t.variants})
-    extra["projections"] = _projections([int(d) for d in sizes], params.load().seed)
+    test = data.load_split("test")  # read once: the projections' test codes and the judge's ceiling
+    extra["projections"] = _projections([int(d) for d in sizes], params.load().seed, test)
     if any(r["variant"]["model"] == "cvae" for r in runs.values()):
-        extra["judge_by_class"] = _judge_by_class()
+        extra["judge_by_class"] = _judge_by_class(test)
     return cfg, runs, missing, extra
 
 
-def _projections(sizes: list[int], seed: int) -> pd.DataFrame:
+def _projections(sizes: list[int], seed: int, te: data.Split) -> pd.DataFrame:
     """kNN and linear-probe accuracy (the study's, as ``evaluate.latent_scores``) of random Gaussian projections of the
     pixels to each of ``sizes``: the representation measures on codes that learned nothing."""
     if not sizes:
         return pd.DataFrame()
-    tr, te = data.load_split("train"), data.load_split("test")
+    tr = data.load_split("train")
     rows = []
     for d in sizes:
         w = torch.randn((tr.x.shape[1], d), generator=stream(seed, f"random projection {d}")).numpy()
@@ -79,9 +80,8 @@ def _projections(sizes: list[int], seed: int) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
-def _judge_by_class() -> list[float]:
+def _judge_by_class(test: data.Split) -> list[float]:
     """The class judge's accuracy on the real test images of each class: the conditional claim's ceiling."""
-    test = data.load_split("test")
     y = np.asarray(test.y)
     right = judge.predict(judge.load(paths.JUDGE), test.x) == y
     return [float(right[y == c].mean()) for c in range(len(data.CLASSES))]
