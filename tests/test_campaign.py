@@ -589,6 +589,19 @@ def test_a_difference_within_the_seed_noise_is_inconclusive():
     assert r[0].verdict == "inconclusive"
 
 
+def test_the_hypotheses_table_tallies_each_verdict_so_a_refuted_measure_is_not_hidden():
+    # kNN refuted, the probe inconclusive: the combined verdict is "inconclusive", the tally shows the refutation
+    verdicts = ["refuted", "inconclusive"]
+    tests = [campaign_report.Result("b", "c", k, "trend", (), (), 0, 0, 0, 0, verdict=v)
+             for k, v in zip(("latent_acc", "probe_acc"), verdicts, strict=True)]  # fmt: skip
+    assert campaign_report.verdicts(tests) == {"b": "inconclusive"}
+    assert campaign_report._tally(verdicts) == "1 refuted, 1 inconclusive"
+    assert campaign_report._tally(["confirmed"] * 8 + ["refuted", "inconclusive"]) == (
+        "8 confirmed, 1 refuted, 1 inconclusive"
+    )
+    assert campaign_report._tally([]) == "-"
+
+
 def _sweep(values_: list[float], key: str = "latent_acc"):
     runs = {f"s{i}-0": _run(f"s{i}", 0, **{key: v}) for i, v in enumerate(values_)}
     for i, r in enumerate(runs.values()):

@@ -127,10 +127,14 @@ def test_report_and_figures_come_from_the_table(campaign_run):
     # every ex-post sampler of a replicated variant against its own, paired over its 2 seeds
     assert re.search(r"^\| `v`: two_stage against normal \| FID [^|]+\| [^|]+\(2 seeds\) \|", report, re.M)
     assert re.search(
-        r"^\| an ex-post sampler improves generation over the model's own \| \*\*\w+\*\* \|$", report, re.M
+        r"^\| an ex-post sampler improves generation over the model's own \| \*\*\w+\*\* \| (\d+ \w+(, )?)+ \|$",
+        report,
+        re.M,
     )
     # the conditional claim: in the verdicts, and one binomial test per class on its 60 / 10 draws
-    assert re.search(r"^\| a conditional model generates the asked class \| \*\*\w+\*\* \|$", report, re.M)
+    # its tests tallied beside the verdict: the 10 classes
+    row = re.search(r"^\| a conditional model generates the asked class \| \*\*\w+\*\* \| ([^|]+) \|$", report, re.M)
+    assert row and sum(int(n) for n in re.findall(r"(\d+) \w+", row.group(1))) == 10, row
     assert len(re.findall(r"^\| [^|]+ \| 6 \| [01]\.\d\d \[[01]\.\d\d, [01]\.\d\d\] \|", report, re.M)) == 10
     for fig in ("sweep.png", "cvae_samples.png", "samplers.png", "record.png", "fid_epochs.png"):
         assert (root / "campaign" / "figures" / fig).read_bytes()[:4] == b"\x89PNG"

@@ -26,7 +26,7 @@ from aevae import data, plots  # noqa: E402
 from aevae import report as study_report  # noqa: E402
 from aevae.campaign import config  # noqa: E402
 from aevae.campaign.config import CampaignError, Config  # noqa: E402
-from aevae.report import ALPHA, INCONCLUSIVE  # noqa: E402
+from aevae.report import ALPHA, CONFIRMED, INCONCLUSIVE, REFUTED  # noqa: E402
 
 COLUMNS = ["run", "variant", "seed", "family", "model", "arch", "latent", "beta", "fid_n", "epochs", "best_epoch",
            "stopped", "seconds"]  # fmt: skip
@@ -357,6 +357,13 @@ def _fmt(v, digits: int = 4) -> str:
     return f"{v:.{digits}g}" if isinstance(v, float) else str(v)
 
 
+def _tally(verdicts: list[str]) -> str:
+    """How many of a hypothesis's tests (measures, samplers or classes) reached each verdict: "2 confirmed, 1
+    inconclusive" (a combined verdict alone hides a refuted measure behind "inconclusive")."""
+    counts = {v: verdicts.count(v) for v in (CONFIRMED, REFUTED, INCONCLUSIVE) if v in verdicts}
+    return ", ".join(f"{n} {v}" for v, n in counts.items()) or "-"
+
+
 def _ms(vals: tuple[float, ...]) -> str:
     if not vals:
         return "-"
@@ -478,7 +485,7 @@ def render(cfg: Config, df: pd.DataFrame, results: list[Result], extra: dict, fi
         "(`campaign/dvc.yaml`) from `campaign/runs/*.json`; each row of `campaign/results.csv` is one run.",
         "",
         f"**Spreads and tests.** The variants a comparison rests on (`roles.replicated`) are trained at "
-        f"{1 + len(cfg.seeds)} seeds each (run so far: "
+        f"{1 + len(cfg.seeds)} seeds each (seeds run: "
         + ", ".join(f"`{n}` {len(df[df['variant'] == n])}" for n in cfg.replicated)
         + ") and every spread is the variant's own; a comparison is Welch's t on those seeds (the study's test), "
         "its interval the unadjusted 95% one (an interval can exclude 0 where the Holm-adjusted verdict does not). "
@@ -490,7 +497,8 @@ def render(cfg: Config, df: pd.DataFrame, results: list[Result], extra: dict, fi
         "that rises and then plateaus reads as inconclusive. Holm's correction runs over each hypothesis's "
         f"measures (or classes); a verdict needs p (Holm) < {ALPHA} (else **{INCONCLUSIVE}**); the hypotheses "
         "are not corrected against each other (each is its own family at 0.05). A hypothesis with several "
-        "measures is confirmed only when every measure is (`report.combine`), mixed when they disagree. Measures "
+        "measures is confirmed (or refuted) only when every measure is, mixed when some confirm and some refute it, "
+        "else inconclusive (`report.combine`); the table counts each hypothesis's tests. Measures "
         "and thresholds were fixed in `campaign/params.yaml` before this run; the conditional claim's majority "
         "rule was set after the previous campaign's overall rate (0.77) had been seen.",
         "",
@@ -512,7 +520,7 @@ def render(cfg: Config, df: pd.DataFrame, results: list[Result], extra: dict, fi
     if missing:
         out += ["", f"**Not run yet** (no metrics file): {', '.join(missing)}. `make campaign` runs them."]
 
-    out += ["", "## Hypotheses", "", "| hypothesis | verdict |", "|---|---|"]
+    out += ["", "## Hypotheses", "", "| hypothesis | verdict | its tests |", "|---|---|---|"]
     claims = {
         **{k: c.claim for k, c in cfg.comparisons.items()},
         **{k: t.claim for k, t in cfg.trends.items()},
@@ -527,7 +535,7 @@ def render(cfg: Config, df: pd.DataFrame, results: list[Result], extra: dict, fi
         caveat = ""
         if k in cfg.trends and cfg.trends[k].by == "latent" and set(cfg.trends[k].measures) & set(passes):
             caveat = " (random projections of the pixels pass the same test: see Latent size)"
-        out.append(f"| {claims[k]} | **{v}**{caveat} |")
+        out.append(f"| {claims[k]} | **{v}**{caveat} | {_tally([r.verdict for r in results if r.hypothesis == k])} |")
     if any(r.kind == "comparison" for r in results):
         out += ["", "### Comparisons (each side's own seeds)", "", *_test_rows(cfg, results)]
         out += ["", "Effect: the difference of means oriented so that > 0 supports the hypothesis (for sharpness: "
@@ -608,7 +616,7 @@ def render(cfg: Config, df: pd.DataFrame, results: list[Result], extra: dict, fi
             "|---|---|---|---|",
         ]
         out += [f"| {c['variant']} | {c['sampler']} | {config.FAMILIES[c['family']].label} | "
-                f"{_fmt(c['fid_validation'], 2)} |" for c in rec["selection"]]  # fmt: skip
+                f"{c['fid_validation']:.1f} |" for c in rec["selection"]]  # fmt: skip
         out += ["", "| family | chosen | FID, Dai & Wipf's protocol (seed 0) | over its seeds | KID (seed 0) | "
                 "precision / recall | published row |", "|---|---|---|---|---|---|---|"]  # fmt: skip
         for family, r in rec["families"].items():
