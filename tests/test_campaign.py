@@ -650,6 +650,18 @@ def test_an_ex_post_sampler_is_tested_paired_by_seed_against_the_models_own():
     assert r["fid_gmm"].verdict == "confirmed" and paired.pvalue <= r["fid_gmm"].p_holm < 0.05  # Holm over both
 
 
+def test_an_aes_naive_normal_sampler_is_not_tested_as_an_ex_post_sampler():
+    # an AE's own sampler is the fitted Gaussian; the mixture is ex-post, N(0, I) fitted to nothing (a baseline)
+    runs = {f"a-{i}": _run("a", i, "ae", fid_gaussian=100.0 + i, fid_gmm=60.0 - i, fid_normal=180.0 + i,
+                           kid_gaussian=0.08, kid_gmm=0.03 + i / 100, kid_normal=0.17) for i in range(3)}  # fmt: skip
+    cfg = dataclasses.replace(config.load_config(), replicated=("a",))
+    r = campaign_report.sampler_tests(cfg, campaign_report.table(runs))
+    assert [(x.claim, x.key) for x in r] == [
+        ("`a`: gmm against gaussian", "fid_gmm"),
+        ("`a`: gmm against gaussian", "kid_gmm"),
+    ]
+
+
 def _cvae(rates: list[float], n: int = 1000) -> dict:
     return _run("cvae", 0, "cvae", fid_n=n, sample_class_acc=float(np.mean(rates)), sample_class_acc_by_class=rates)
 
