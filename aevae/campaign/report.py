@@ -519,8 +519,9 @@ def render(cfg: Config, df: pd.DataFrame, results: list[Result], extra: dict, fi
         "replicated variant's KID carries its seeds' sd; a one-seed variant's none (its stage keeps KID's mean, "
         "not its subset sd; the published rows and the record carry both).",
         "",
-        f"Campaign time on this machine: {extra['seconds'] / 60:.0f} min in all ({extra['device']}; summed over "
-        "its stages).",
+        f"Campaign time on this machine: {extra['seconds'] / 60:.0f} min ({extra['device']}), summed over its run "
+        "files (variants, published rows, record: each one's `seconds`); the `check`, `reference` and `summary` "
+        "stages are not in it.",
     ]
     if missing:
         out += ["", f"**Not run yet** (no metrics file): {', '.join(missing)}. `make campaign` runs them."]
