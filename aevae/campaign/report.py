@@ -189,8 +189,8 @@ def sampler_tests(cfg: Config, df: pd.DataFrame) -> list[Result]:
         if d.empty:
             continue
         own = config.OWN_SAMPLER[d["model"].iloc[0]]
-        others = sorted(c[4:] for c in d.columns if c.startswith("fid_") and c[4:] not in ("recon", "n", "own", own)
-                        and c[4:] not in NOT_EX_POST and d[c].notna().any())  # fmt: skip
+        others = sorted(c[4:] for c in d.columns if c.startswith("fid_")
+                        and c[4:] not in ("recon", "n", "own", own, *NOT_EX_POST) and d[c].notna().any())  # fmt: skip
         for sampler in others:
             for measure in ("fid", "kid"):
                 key, base = f"{measure}_{sampler}", f"{measure}_{own}"
@@ -274,15 +274,15 @@ def sweep_figure(df: pd.DataFrame, variants: list[str], path: Path, baseline: pd
     metrics = config.measures()
     fig, axes = plt.subplots(1, len(keys), figsize=(2.6 * len(keys), 3.0), squeeze=False)
     for ax, key in zip(axes[0], keys, strict=True):
+        ticks = set(sweep["latent"])
         for kind, d in sweep.groupby("model"):
             ax.plot(d["latent"], d[key], "o-", color=plots.COLORS.get(kind, "k"), label=kind.upper())
         if baseline is not None and key in baseline:
             ax.plot(baseline["latent"], baseline[key], "s--", color="0.5", ms=3, label="random projection")
             ax.legend(frameon=False, fontsize=6)
+            ticks |= set(baseline["latent"])
         ax.set_xscale("log", base=2)
-        ax.set_xticks(
-            sorted({*sweep["latent"], *(() if baseline is None or key not in baseline else baseline["latent"])})
-        )
+        ax.set_xticks(sorted(ticks))
         ax.xaxis.set_major_formatter(matplotlib.ticker.ScalarFormatter())
         ax.set_xlabel("latent size")
         ax.set_title(f"{metrics[key].label}\n({metrics[key].better})", fontsize=8)
